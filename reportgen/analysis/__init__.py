@@ -1,0 +1,1 @@
+"""Analyses of predictions: pure numpy, except ``cams`` which runs Grad-CAM."""

@@ -1,0 +1,108 @@
+"""Grad-CAM maps in batches; the only module that imports pytorch_grad_cam."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from functools import cached_property
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+from tqdm import tqdm
+
+from reportgen.model import ModelSpec
+from reportgen.runtime import Runtime, normalise, to_unit_tensor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CamMaps:
+    """Grad-CAM maps keyed by (image index, explained class index)."""
+
+    keys: tuple[tuple[int, int], ...]
+    maps: np.ndarray  # (len(keys), S, S) float32, each min-max normalised to [0, 1] on its own
+
+    def get(self, image_idx: int, class_idx: int) -> np.ndarray:
+        """The map explaining ``class_idx`` for image ``image_idx``."""
+        return self.maps[self._index[(image_idx, class_idx)]]
+
+    def __contains__(self, key: tuple[int, int]) -> bool:
+        return key in self._index
+
+    @cached_property
+    def _index(self) -> dict[tuple[int, int], int]:
+        return {key: i for i, key in enumerate(self.keys)}
+
+
+def compute_cams(
+    model: nn.Module,
+    spec: ModelSpec,
+    pixels: np.ndarray,
+    requests: Sequence[tuple[int, int]],
+    runtime: Runtime,
+    *,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> CamMaps:
+    """Grad-CAM for each ``(image index, class index)`` request, many images and targets per call.
+
+    Parameters are frozen while the maps are computed, so backward stops at the target layer
+    instead of computing weight gradients for the whole network (about 6x faster on a CPU).
+    """
+    keys = tuple(dict.fromkeys((int(i), int(c)) for i, c in requests))  # unique, first-seen order
+    size = pixels.shape[1]
+    maps = np.zeros((len(keys), size, size), dtype=np.float32)
+    if not keys:
+        return CamMaps(keys, maps)
+    model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
+    layer = model.get_submodule(spec.cam_layer)
+    starts = range(0, len(keys), batch_size)
+    with _frozen(model), _grad_entry(layer):
+        for start in tqdm(starts, desc="Grad-CAM", unit="batch", disable=not progress, leave=False):
+            chunk = keys[start : start + batch_size]
+            images = pixels[[i for i, _ in chunk]]
+            x = normalise(to_unit_tensor(images, runtime), spec, runtime)
+            maps[start : start + len(chunk)] = _cam_batch(model, layer, x, [c for _, c in chunk])
+    return CamMaps(keys, maps)
+
+
+def _cam_batch(model: nn.Module, layer: nn.Module, x: torch.Tensor, classes: list[int]) -> np.ndarray:
+    targets = [ClassifierOutputTarget(c) for c in classes]
+    cam = GradCAM(model=model, target_layers=[layer])
+    try:
+        result = cam(input_tensor=x, targets=targets)  # (B, H, W), each map normalised on its own
+    finally:
+        cam.activations_and_grads.release()
+    return np.asarray(result, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def _frozen(model: nn.Module) -> Iterator[None]:
+    saved = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in saved:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in saved:
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def _grad_entry(layer: nn.Module) -> Iterator[None]:
+    """Make the target layer's output the start of the autograd graph (parameters are frozen)."""
+
+    def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
+        return output.detach().requires_grad_(True) * 1.0  # non-leaf, so later in-place ops are allowed
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()

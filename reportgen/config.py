@@ -1,0 +1,79 @@
+"""Run configuration: frozen dataclasses whose defaults are the MathWorks example's recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Per-class split fractions; the test split takes what is left (``splitEachLabel(imds, 0.6, 0.2)``)."""
+
+    train: float = 0.6  # fraction of each class used for training
+    val: float = 0.2  # fraction of each class used for validation; the rest is test
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-image augmentation (the example's ``imageDataAugmenter``)."""
+
+    flip: bool = True  # random horizontal reflection
+    translate_px: float = 30.0  # random X and Y shift, +/- pixels of the model input
+    scale_min: float = 0.9  # random X and Y scale range, drawn independently per axis
+    scale_max: float = 1.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fine-tuning recipe (the example's ``trainingOptions('sgdm', ...)``)."""
+
+    epochs: int = 4
+    batch_size: int = 10
+    learning_rate: float = 3e-4
+    head_lr_factor: float = 10.0  # the new head learns this many times faster (WeightLearnRateFactor 10)
+    momentum: float = 0.9
+    weight_decay: float = 1e-4  # MATLAB's default L2Regularization
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``reportgen run`` needs; built by the CLI, read by the pipeline."""
+
+    data_dir: Path
+    out_dir: Path
+    model: str = DEFAULT_MODEL
+    weights: str = "DEFAULT"  # DEFAULT | a torchvision weights enum name | a local file | none
+    checkpoint: Path | None = None  # load this fine-tuned model instead of training
+    seed: int = 0
+    split: SplitConfig = field(default_factory=SplitConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    top_k: int = 4  # max-activating images shown per class
+    bottom_k: int = 9  # min-activating images shown per class
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto | fp32 | bf16
+    eval_batch_size: int = 32
+    cam: bool = True
+    cam_batch_size: int = 16
+    pdf: bool = True
+    probes: tuple[Path, ...] = ()
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as JSON-able primitives."""
+        return _jsonable(dataclasses.asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,260 @@
+"""Data set stage: scan class folders, decode and validate images, split them per class."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from reportgen.config import SplitConfig
+from reportgen.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+SPLITS = ("train", "val", "test")
+_IN_MEMORY_LIMIT = 4 * 1024**3  # decoded pixels above this go to a memory-mapped temp file
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image file found under a class folder."""
+
+    path: Path
+    rel_path: str  # relative to the data set root, '/'-separated
+    class_idx: int
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file left out of the audit, with the reason a reader can check."""
+
+    rel_path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DatasetScan:
+    """The class folders and image files of a data set root, before any decoding."""
+
+    root: Path
+    class_names: tuple[str, ...]
+    records: tuple[ImageRecord, ...]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Facts about one decoded image, kept for image-health checks and duplicate search."""
+
+    width: int  # after EXIF orientation
+    height: int
+    mode: str  # Pillow mode of the file ("RGB", "L", "CMYK", "P", "I;16", ...)
+    sha256: str  # of the file's bytes
+    brightness: float  # mean luminance in [0, 1]
+    contrast: float  # standard deviation of luminance in [0, 1]
+    colourfulness: float  # mean absolute channel difference in [0, 1]; ~0 for grayscale
+
+
+@dataclass(frozen=True)
+class LoadedImages:
+    """Every readable image of a data set, decoded once at the model's input size."""
+
+    root: Path
+    class_names: tuple[str, ...]
+    rel_paths: tuple[str, ...]
+    labels: np.ndarray  # (N,) int64 class indices
+    pixels: np.ndarray  # (N, S, S, 3) uint8, squashed to the model's square input like the example
+    infos: tuple[ImageInfo, ...]
+    skipped: tuple[SkippedFile, ...]
+
+
+def scan_dataset(root: Path) -> DatasetScan:
+    """List the class folders of ``root`` and the image files inside them (nested folders included).
+
+    Hidden files and folders and stray top-level files are ignored; symbolic links to folders are not
+    followed, so a link loop cannot hang the scan.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder '{root}' does not exist or is not a folder")
+    class_dirs = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
+    if len(class_dirs) < 2:
+        found = ", ".join(p.name for p in class_dirs) or "none"
+        raise DataError(f"data folder '{root}' needs at least two class folders (found: {found})")
+    records: list[ImageRecord] = []
+    for class_idx, class_dir in enumerate(class_dirs):
+        files = _image_files(class_dir)
+        if not files:
+            raise DataError(f"class folder '{class_dir}' holds no images ({_extension_hint()})")
+        records.extend(ImageRecord(f, f.relative_to(root).as_posix(), class_idx) for f in files)
+    return DatasetScan(root, tuple(p.name for p in class_dirs), tuple(records))
+
+
+def _image_files(class_dir: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                found.append(Path(dirpath) / name)
+    return sorted(found, key=lambda p: p.relative_to(class_dir).as_posix())
+
+
+def _extension_hint() -> str:
+    return "looked for " + ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+
+
+def load_images(scan: DatasetScan, size: int, *, progress: bool = True) -> LoadedImages:
+    """Decode every image of ``scan`` once, at ``size`` x ``size``; unreadable files are skipped.
+
+    A skipped file is logged as a warning and listed with its reason, never raised.
+    """
+    n = len(scan.records)
+    pixels = _allocate(n, size)
+    kept: list[int] = []
+    infos: list[ImageInfo] = []
+    skipped: list[SkippedFile] = []
+    bar = tqdm(scan.records, desc="Decoding images", unit="img", disable=not progress, leave=False)
+    for record_idx, record in enumerate(bar):
+        try:
+            array, info = decode_image(record.path.read_bytes(), size)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure means "skip this file"
+            reason = _describe_failure(exc)
+            logger.warning("skipping %s: %s", record.rel_path, reason)
+            skipped.append(SkippedFile(record.rel_path, reason))
+            continue
+        pixels[len(kept)] = array
+        kept.append(record_idx)
+        infos.append(info)
+    labels = np.array([scan.records[i].class_idx for i in kept], dtype=np.int64)
+    _check_classes_left(scan, labels)
+    return LoadedImages(
+        root=scan.root,
+        class_names=scan.class_names,
+        rel_paths=tuple(scan.records[i].rel_path for i in kept),
+        labels=labels,
+        pixels=pixels[: len(kept)],
+        infos=tuple(infos),
+        skipped=tuple(skipped),
+    )
+
+
+def _allocate(n: int, size: int) -> np.ndarray:
+    nbytes = n * size * size * 3
+    if nbytes <= _IN_MEMORY_LIMIT:
+        return np.empty((n, size, size, 3), dtype=np.uint8)
+    import tempfile
+
+    handle = tempfile.NamedTemporaryFile(prefix="reportgen-pixels-", suffix=".u8")  # noqa: SIM115
+    logger.info("decoded images need %.1f GB: keeping them in %s", nbytes / 1e9, handle.name)
+    return np.memmap(handle, dtype=np.uint8, mode="w+", shape=(n, size, size, 3))
+
+
+def _check_classes_left(scan: DatasetScan, labels: np.ndarray) -> None:
+    counts = np.bincount(labels, minlength=len(scan.class_names))
+    for class_idx, count in enumerate(counts):
+        if count == 0:
+            folder = scan.root / scan.class_names[class_idx]
+            raise DataError(f"class folder '{folder}' has no readable images")
+
+
+def _describe_failure(exc: Exception) -> str:
+    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return f"image too large to decode safely ({exc})"
+    if isinstance(exc, Image.UnidentifiedImageError):
+        return "not an image file Pillow can read"
+    text = str(exc).strip() or type(exc).__name__
+    return f"cannot decode: {text}"
+
+
+def decode_image(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
+    """Decode image bytes to an RGB ``(size, size, 3)`` uint8 array, EXIF orientation applied."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as img:
+            mode = img.mode
+            img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            width, height = img.size
+            if width < 1 or height < 1:
+                raise ValueError("image has no pixels")
+            rgb = _to_rgb(img)
+    array = np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=np.uint8)
+    info = _image_info(array, width, height, mode, hashlib.sha256(data).hexdigest())
+    return array, info
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB, compositing transparency on white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        top = float(values.max()) or 1.0
+        return Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _image_info(array: np.ndarray, width: int, height: int, mode: str, sha256: str) -> ImageInfo:
+    rgb = array.astype(np.float32) / 255.0
+    luminance = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    channel_diff = (np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2])) / 2
+    return ImageInfo(
+        width=width,
+        height=height,
+        mode=mode,
+        sha256=sha256,
+        brightness=round(float(luminance.mean()), 4),
+        contrast=round(float(luminance.std()), 4),
+        colourfulness=round(float(channel_diff.mean()), 4),
+    )
+
+
+def split_dataset(
+    labels: np.ndarray, class_names: tuple[str, ...], split: SplitConfig, seed: int, root: Path
+) -> np.ndarray:
+    """Assign each image to train, val or test: a seeded, stratified split per class.
+
+    Returns an ``(N,)`` array of split names. Every class gets at least one image in each split;
+    a class too small for that is an error naming its folder.
+    """
+    if not (0 < split.train < 1 and 0 <= split.val < 1 and split.train + split.val < 1):
+        raise DataError(f"split fractions train={split.train} val={split.val} must leave a test split")
+    rng = np.random.default_rng(seed)
+    assignment = np.empty(len(labels), dtype=object)
+    for class_idx, class_name in enumerate(class_names):
+        members = np.flatnonzero(labels == class_idx)  # already in stable path order
+        n_val, n_test = _split_sizes(len(members), split)
+        n_train = len(members) - n_val - n_test
+        if n_train < 1 or n_test < 1 or (split.val > 0 and n_val < 1):
+            raise DataError(
+                f"class folder '{root / class_name}' has {len(members)} readable image(s): "
+                "too few for a train/val/test split (need at least 3)"
+            )
+        order = rng.permutation(members)
+        assignment[order[:n_train]] = "train"
+        assignment[order[n_train : n_train + n_val]] = "val"
+        assignment[order[n_train + n_val :]] = "test"
+    return assignment.astype(str)
+
+
+def _split_sizes(n: int, split: SplitConfig) -> tuple[int, int]:
+    n_val = max(1, round(n * split.val)) if split.val > 0 else 0
+    n_test = max(1, round(n * (1 - split.train - split.val)))
+    return n_val, n_test

@@ -1,0 +1,124 @@
+"""The output folder: built in a hidden sibling, swapped in whole only when the run succeeds."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from reportgen.errors import OutputError
+
+logger = logging.getLogger(__name__)
+
+MARKER = "results.json"  # a folder holding this was written by reportgen and may be replaced
+
+
+@contextlib.contextmanager
+def staged_output(out_dir: Path) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it replaces ``out_dir`` in two renames.
+
+    On any exception (Ctrl-C and SIGTERM included, see ``cli``) the staging folder is removed and
+    an earlier ``out_dir`` stays as it was. After SIGKILL the next run cleans up what was left.
+    """
+    out_dir = Path(out_dir).expanduser().absolute()
+    parent = out_dir.parent
+    _prepare_parent(parent)
+    _recover(out_dir)
+    _check_replaceable(out_dir)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=parent))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _publish(stage, out_dir)
+
+
+def _prepare_parent(parent: Path) -> None:
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder '{parent}': {exc.strerror}") from exc
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder '{parent}' is not writable")
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise OutputError(f"output path '{out_dir}' exists and is not a folder")
+    if any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
+        raise OutputError(f"output folder '{out_dir}' is not empty and was not written by reportgen; not replacing it")
+
+
+def _publish(stage: Path, out_dir: Path) -> None:
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-{os.getpid()}-", dir=out_dir.parent))
+        os.rename(out_dir, old / "previous")
+    os.rename(stage, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    logger.info("wrote %s", out_dir)
+
+
+def _recover(out_dir: Path) -> None:
+    """Remove staging folders of dead runs; restore a previous output lost between two renames."""
+    for leftover in sorted(out_dir.parent.glob(f".{out_dir.name}.*-*-*")):
+        kind, pid = _leftover_kind_and_pid(leftover, out_dir.name)
+        if kind is None or _alive(pid):
+            continue
+        previous = leftover / "previous"
+        if kind == "old" and previous.is_dir() and not out_dir.exists():
+            os.rename(previous, out_dir)
+            logger.warning("restored the previous output from %s", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _leftover_kind_and_pid(path: Path, name: str) -> tuple[str | None, int]:
+    rest = path.name[len(name) + 2 :]  # after ".NAME."
+    kind, _, tail = rest.partition("-")
+    pid = tail.partition("-")[0]
+    if kind not in ("tmp", "old") or not pid.isdigit():
+        return None, 0
+    return kind, int(pid)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as sorted, strict JSON (NaN is an error, not a silent token)."""
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n", "utf-8")
+
+
+def write_predictions_csv(path: Path, predictions: Any) -> None:
+    """One row per image: path, split, true and predicted label, then one score column per class."""
+    import csv
+
+    names = predictions.class_names
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "split", "true_label", "predicted_label", *(f"score_{n}" for n in names)])
+        for i, rel_path in enumerate(predictions.rel_paths):
+            probs = predictions.probs[i]
+            writer.writerow(
+                [rel_path, predictions.splits[i], names[predictions.labels[i]], names[int(probs.argmax())],
+                 *(f"{p:.6f}" for p in probs)]
+            )

@@ -1,0 +1,78 @@
+"""Prediction stage: softmax scores (and penultimate-layer embeddings) for a set of images."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from reportgen.model import ModelSpec
+from reportgen.runtime import Runtime, autocast, normalise, to_unit_tensor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Model outputs for ``N`` images, as numpy arrays."""
+
+    probs: np.ndarray  # (N, C) float32 softmax scores
+    embeddings: np.ndarray | None  # (N, D) float32 inputs of the classifier head, when asked for
+
+
+def run_model(
+    model: nn.Module,
+    spec: ModelSpec,
+    pixels: np.ndarray,
+    runtime: Runtime,
+    *,
+    batch_size: int = 32,
+    embeddings: bool = False,
+    desc: str = "Predicting",
+    progress: bool = True,
+) -> Outputs:
+    """Run ``model`` in eval mode over ``(N, S, S, 3)`` uint8 ``pixels``."""
+    model.eval().to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
+    captured: list[torch.Tensor] = []
+    hook = None
+    if embeddings:
+        head = model.get_submodule(spec.head)
+        hook = head.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].float().cpu()))
+    probs = []
+    starts = range(0, len(pixels), batch_size)
+    try:
+        with torch.inference_mode(), autocast(runtime, runtime.eval_dtype):
+            for i in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
+                x = normalise(to_unit_tensor(pixels[i : i + batch_size], runtime), spec, runtime)
+                probs.append(torch.softmax(model(x).float(), dim=1).cpu())
+    finally:
+        if hook is not None:
+            hook.remove()
+    n_classes = model.get_submodule(spec.head).out_features
+    prob_array = torch.cat(probs).numpy() if probs else np.zeros((0, n_classes), np.float32)
+    emb_array = torch.cat(captured).flatten(1).numpy() if captured else None
+    return Outputs(prob_array.astype(np.float32), emb_array)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Labels, splits and softmax scores of every image of the data set."""
+
+    class_names: tuple[str, ...]
+    rel_paths: tuple[str, ...]
+    labels: np.ndarray  # (N,) true class indices
+    splits: np.ndarray  # (N,) "train" | "val" | "test"
+    probs: np.ndarray  # (N, C) softmax scores of the fine-tuned model
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """``(N,)`` predicted class indices (lowest index wins a tie)."""
+        return self.probs.argmax(axis=1)
+
+    def indices(self, split: str) -> np.ndarray:
+        """Indices of the images in ``split``, in data set order."""
+        return np.flatnonzero(self.splits == split)
