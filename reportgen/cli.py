@@ -28,13 +28,26 @@ def main() -> None:
 
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder (replaced whole).")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help=f"{DEFAULT_MODEL} (offline) or a torchvision classification model name, e.g. googlenet.")
-@click.option("--weights", default="DEFAULT", show_default=True,
-              help="DEFAULT, a torchvision weights name (e.g. IMAGENET1K_V1), a local state-dict file, or none.")
-@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False),
-              help="Load this reportgen model.pt and skip training.")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder (replaced whole)."
+)
+@click.option(
+    "--model",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help=f"{DEFAULT_MODEL} (offline) or a torchvision classification model name, e.g. googlenet.",
+)
+@click.option(
+    "--weights",
+    default="DEFAULT",
+    show_default=True,
+    help="DEFAULT, a torchvision weights name (e.g. IMAGENET1K_V1), a local state-dict file, or none.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Load this reportgen model.pt and skip training.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Drives split, augmentation and training.")
 @click.option("--train-fraction", type=float, default=0.6, show_default=True)
 @click.option("--val-fraction", type=float, default=0.2, show_default=True, help="The test split takes the rest.")
@@ -53,8 +66,13 @@ def main() -> None:
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
 @click.option("--cam/--no-cam", default=True, show_default=True, help="Compute Grad-CAM maps.")
 @click.option("--pdf/--no-pdf", default=True, show_default=True, help="Write report.pdf.")
-@click.option("--probe", "probes", multiple=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Classify and explain this image from outside the data set (repeatable).")
+@click.option(
+    "--probe",
+    "probes",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Classify and explain this image from outside the data set (repeatable).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only; no progress bars.")
 def run(**options: Any) -> None:
@@ -73,27 +91,45 @@ def run(**options: Any) -> None:
         raise _fail("interrupted; the previous output (if any) is untouched", 130) from exc
     except Exception as exc:
         logger.debug("internal error", exc_info=True)
-        raise _fail(f"internal error: {type(exc).__name__}: {exc} (run with -vv for the traceback)", EXIT_INTERNAL) from exc
+        raise _fail(
+            f"internal error: {type(exc).__name__}: {exc} (run with -vv for the traceback)", EXIT_INTERNAL
+        ) from exc
     click.echo(f"reportgen: test accuracy {outcome.report.metrics.accuracy:.3f}; results in {outcome.out_dir}")
 
 
 def config_from_options(options: dict[str, Any]) -> RunConfig:
     """Build the frozen run configuration from the CLI's option values."""
     augment = AugmentConfig(
-        flip=options["flip"], translate_px=options["translate_px"],
-        scale_min=options["scale_range"][0], scale_max=options["scale_range"][1],
+        flip=options["flip"],
+        translate_px=options["translate_px"],
+        scale_min=options["scale_range"][0],
+        scale_max=options["scale_range"][1],
     )
     train = TrainConfig(
-        epochs=options["epochs"], batch_size=options["batch_size"], learning_rate=options["learning_rate"],
-        head_lr_factor=options["head_lr_factor"], momentum=options["momentum"],
-        weight_decay=options["weight_decay"], augment=augment,
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        learning_rate=options["learning_rate"],
+        head_lr_factor=options["head_lr_factor"],
+        momentum=options["momentum"],
+        weight_decay=options["weight_decay"],
+        augment=augment,
     )
     return RunConfig(
-        data_dir=options["data_dir"], out_dir=options["out_dir"], model=options["model"],
-        weights=options["weights"], checkpoint=options["checkpoint"], seed=options["seed"],
-        split=SplitConfig(options["train_fraction"], options["val_fraction"]), train=train,
-        top_k=options["top_k"], bottom_k=options["bottom_k"], device=options["device"],
-        precision=options["precision"], cam=options["cam"], pdf=options["pdf"], probes=tuple(options["probes"]),
+        data_dir=options["data_dir"],
+        out_dir=options["out_dir"],
+        model=options["model"],
+        weights=options["weights"],
+        checkpoint=options["checkpoint"],
+        seed=options["seed"],
+        split=SplitConfig(options["train_fraction"], options["val_fraction"]),
+        train=train,
+        top_k=options["top_k"],
+        bottom_k=options["bottom_k"],
+        device=options["device"],
+        precision=options["precision"],
+        cam=options["cam"],
+        pdf=options["pdf"],
+        probes=tuple(options["probes"]),
     )
 
 

@@ -191,9 +191,14 @@ def decode_image(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
             if width < 1 or height < 1:
                 raise ValueError("image has no pixels")
             rgb = _to_rgb(img)
-    array = np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=np.uint8)
+    array = np.asarray(_fit(rgb, size), dtype=np.uint8)
     info = _image_info(array, width, height, mode, hashlib.sha256(data).hexdigest())
     return array, info
+
+
+def _fit(img: Image.Image, size: int) -> Image.Image:
+    """Squash the whole image to ``size`` x ``size`` (as MATLAB's augmentedImageDatastore does)."""
+    return img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

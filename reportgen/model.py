@@ -108,9 +108,9 @@ def _weights_enum(arch: str, weights: str) -> Any:
 
     try:
         return models.get_model_weights(arch).DEFAULT
-    except (ValueError, AttributeError, KeyError):
+    except (ValueError, AttributeError, KeyError) as exc:
         if weights == "DEFAULT":
-            raise ModelError(f"torchvision has no pretrained weights for '{arch}': use --weights none or PATH")
+            raise ModelError(f"torchvision has no pretrained weights for '{arch}': use --weights none or PATH") from exc
         return None
 
 
@@ -162,9 +162,7 @@ def _load_torchvision_state(model: nn.Module, state: dict[str, torch.Tensor], pa
 def _existing_file(weights: str, arch: str) -> Path:
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise ModelError(
-            f"--weights '{weights}' is not DEFAULT, none, a weights name of {arch}, or an existing file"
-        )
+        raise ModelError(f"--weights '{weights}' is not DEFAULT, none, a weights name of {arch}, or an existing file")
     return path
 
 

@@ -119,6 +119,11 @@ def write_predictions_csv(path: Path, predictions: Any) -> None:
         for i, rel_path in enumerate(predictions.rel_paths):
             probs = predictions.probs[i]
             writer.writerow(
-                [rel_path, predictions.splits[i], names[predictions.labels[i]], names[int(probs.argmax())],
-                 *(f"{p:.6f}" for p in probs)]
+                [
+                    rel_path,
+                    predictions.splits[i],
+                    names[predictions.labels[i]],
+                    names[int(probs.argmax())],
+                    *(f"{p:.6f}" for p in probs),
+                ]
             )

@@ -90,9 +90,16 @@ def run(config: RunConfig) -> RunOutcome:
         if config.checkpoint is None:
             with timer("train"):
                 history = train_model(
-                    model, spec, images.pixels, images.labels,
-                    np.flatnonzero(splits == "train"), np.flatnonzero(splits == "val"),
-                    config.train, runtime, seed=config.seed, progress=config.progress,
+                    model,
+                    spec,
+                    images.pixels,
+                    images.labels,
+                    np.flatnonzero(splits == "train"),
+                    np.flatnonzero(splits == "val"),
+                    config.train,
+                    runtime,
+                    seed=config.seed,
+                    progress=config.progress,
                 )
         save_checkpoint(stage / "model.pt", model, spec, images.class_names, config.to_dict())
         with timer("predict"):
@@ -103,8 +110,11 @@ def run(config: RunConfig) -> RunOutcome:
         with timer("analyse"):
             metrics = compute_metrics(predictions.labels, predictions.predicted, splits, images.class_names)
             extremes = find_extremes(
-                predictions.probs, predictions.labels, predictions.indices("test"),
-                top_k=config.top_k, bottom_k=config.bottom_k,
+                predictions.probs,
+                predictions.labels,
+                predictions.indices("test"),
+                top_k=config.top_k,
+                bottom_k=config.bottom_k,
             )
         report = Report(
             schema_version=SCHEMA_VERSION,
@@ -113,7 +123,10 @@ def run(config: RunConfig) -> RunOutcome:
                 str(images.root), images.class_names, metrics.split_counts, len(images.rel_paths), images.skipped
             ),
             model=ModelSummary(
-                spec.arch, spec.weights_source, spec.image_size, spec.cam_layer,
+                spec.arch,
+                spec.weights_source,
+                spec.image_size,
+                spec.cam_layer,
                 trained=history is not None,
                 checkpoint=str(config.checkpoint) if config.checkpoint else None,
             ),

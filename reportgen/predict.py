@@ -36,7 +36,9 @@ def run_model(
     progress: bool = True,
 ) -> Outputs:
     """Run ``model`` in eval mode over ``(N, S, S, 3)`` uint8 ``pixels``."""
-    model.eval().to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
+    model.eval().to(
+        runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format
+    )
     captured: list[torch.Tensor] = []
     hook = None
     if embeddings:

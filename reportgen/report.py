@@ -38,6 +38,8 @@ class DatasetSummary:
     split_counts: dict[str, dict[str, int]]  # split -> class name -> images
     total_images: int
     skipped: tuple[SkippedFile, ...]
+    under_represented: tuple[str, ...] = ()  # class names marked by the rule below
+    under_represented_rule: str = ""  # the rule, in words, for the report
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,29 @@ class ClassSection:
     split_counts: dict[str, int]
     top: tuple[GalleryImage, ...]
     bottom: tuple[GalleryImage, ...]
+    confused_with: tuple[Confusion, ...] = ()  # this class's test images predicted as other classes
+    under_represented: bool = False
     narrative: tuple[str, ...] = ()  # sentences
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Test images of ``true_class`` predicted as ``predicted_class``."""
+
+    true_class: str
+    predicted_class: str
+    count: int
+    fraction: float  # of true_class's test images
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """An image from outside the data set, classified and explained (``--probe``)."""
+
+    name: str  # file name as given
+    top_classes: tuple[tuple[str, float], ...]  # (class name, score), best first
+    thumbnail: str | None = None
+    cam: str | None = None  # Grad-CAM overlay for the top class
 
 
 @dataclass(frozen=True)
@@ -91,8 +115,11 @@ class Report:
     training: tuple[EpochStats, ...] | None  # None when loaded from a checkpoint
     metrics: Metrics
     classes: tuple[ClassSection, ...]
-    findings: tuple[str, ...] = ()
+    top_confusions: tuple[Confusion, ...] = ()  # largest off-diagonal cells, largest first
+    findings: tuple[str, ...] = ()  # 3-5 key findings for the summary, in plain sentences
     figures: dict[str, str] = field(default_factory=dict)  # figure name -> file relative to the output folder
+    probes: tuple[ProbeResult, ...] = ()
+    caveats: tuple[str, ...] = ()
 
 
 def gallery_image(predictions: Predictions, image_idx: int, class_idx: int) -> GalleryImage:

@@ -59,14 +59,30 @@ def train_model(
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc = _train_one_epoch(
-            model, spec, criterion, optimizer, pixels, labels, train_idx, config, runtime, generator,
-            desc=f"Epoch {epoch}/{config.epochs}", progress=progress,
+            model,
+            spec,
+            criterion,
+            optimizer,
+            pixels,
+            labels,
+            train_idx,
+            config,
+            runtime,
+            generator,
+            desc=f"Epoch {epoch}/{config.epochs}",
+            progress=progress,
         )
         val_loss, val_acc = evaluate_loss(model, spec, criterion, pixels, labels, val_idx, runtime)
         stats = EpochStats(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - start)
         logger.info(
             "epoch %d/%d: train loss %.3f acc %.3f | val loss %s acc %s | %.0f s",
-            epoch, config.epochs, train_loss, train_acc, _fmt(val_loss), _fmt(val_acc), stats.seconds,
+            epoch,
+            config.epochs,
+            train_loss,
+            train_acc,
+            _fmt(val_loss),
+            _fmt(val_acc),
+            stats.seconds,
         )
         history.append(stats)
     model.eval()

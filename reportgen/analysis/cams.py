@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from functools import cached_property
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -106,3 +106,13 @@ def _grad_entry(layer: nn.Module) -> Iterator[None]:
         yield
     finally:
         handle.remove()
+
+
+def overlay_cam(rgb: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a ``(S, S)`` map in [0, 1] over ``(S, S, 3)`` uint8 ``rgb`` with the jet colormap.
+
+    ``alpha`` is the heat map's weight, as in the example's ``plotGradCAM`` (AlphaData 0.5).
+    """
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    return show_cam_on_image(rgb.astype(np.float32) / 255.0, cam, use_rgb=True, image_weight=1.0 - alpha)

@@ -19,10 +19,10 @@ class ClassExtremes:
 def find_extremes(
     probs: np.ndarray, labels: np.ndarray, candidates: np.ndarray, *, top_k: int = 4, bottom_k: int = 9
 ) -> tuple[ClassExtremes, ...]:
-    """For each class c, the ``top_k`` highest and ``bottom_k`` lowest ``probs[:, c]`` among
-    ``candidates`` (image indices, e.g. the test split) whose true label is c.
+    """Rank each class's candidate images by their score for that class.
 
-    Ties keep data set order (stable sort), so the result is reproducible.
+    For each class c: the ``top_k`` highest and ``bottom_k`` lowest ``probs[:, c]`` (``probs`` is
+    ``(N, C)``) among ``candidates`` (image indices, e.g. the test split) whose true label is c. Ties keep data set order (stable sort), so the result is reproducible.
     """
     result = []
     for c in range(probs.shape[1]):

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from reportgen.config import AugmentConfig, TrainConfig
+from reportgen.predict import run_model
+from reportgen.runtime import augment, resolve_runtime
+from reportgen.train import train_model
+
+
+def _colour_pixels(n_per_class: int = 12, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    colours = np.array([[200, 30, 30], [30, 180, 40], [30, 40, 200]])
+    labels = np.repeat(np.arange(3), n_per_class)
+    pixels = np.clip(colours[labels][:, None, None, :] + rng.normal(0, 25, (len(labels), size, size, 3)), 0, 255)
+    return pixels.astype(np.uint8), labels
+
+
+def test_augment_is_seeded_and_identity_when_disabled() -> None:
+    x = torch.rand(4, 3, 32, 32)
+    off = AugmentConfig(flip=False, translate_px=0, scale_min=1, scale_max=1)
+    assert torch.allclose(augment(x, off, torch.Generator().manual_seed(0)), x, atol=1e-5)
+    on = AugmentConfig()
+    a = augment(x, on, torch.Generator().manual_seed(3))
+    b = augment(x, on, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and not torch.allclose(a, x)
+
+
+def test_augment_flip_mirrors_the_image() -> None:
+    x = torch.zeros(1, 3, 8, 8)
+    x[..., :4] = 1.0  # left half white
+    flip_only = AugmentConfig(flip=True, translate_px=0, scale_min=1, scale_max=1)
+    outs = [augment(x, flip_only, torch.Generator().manual_seed(s)) for s in range(8)]
+    flipped = [o for o in outs if o[0, 0, 0, -1] > 0.5]
+    assert flipped and all(torch.allclose(o, x.flip(-1), atol=1e-5) for o in flipped)
+
+
+def test_training_learns_and_is_reproducible(tiny_model) -> None:
+    pixels, labels = _colour_pixels()
+    idx = np.arange(len(labels))
+    train_idx, val_idx = idx[idx % 4 != 0], idx[idx % 4 == 0]
+    runtime = resolve_runtime("cpu", "fp32")
+    config = TrainConfig(epochs=6, batch_size=6, learning_rate=0.05, head_lr_factor=2)
+    results = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model, spec = tiny_model[0].__class__(3), tiny_model[1]
+        history = train_model(model, spec, pixels, labels, train_idx, val_idx, config, runtime, seed=5, progress=False)
+        results.append((history, run_model(model, spec, pixels, runtime, progress=False).probs))
+    (h1, p1), (h2, p2) = results
+    assert len(h1.epochs) == 6
+    assert h1.epochs[-1].train_loss < h1.epochs[0].train_loss
+    assert h1.epochs[-1].val_accuracy == 1.0
+    strip = (
+        [dataclasses.replace(e, seconds=0.0) for e in h1.epochs],
+        [dataclasses.replace(e, seconds=0.0) for e in h2.epochs],
+    )
+    assert strip[0] == strip[1] and np.array_equal(p1, p2)
+
+
+def test_head_learns_faster_than_body(tiny_model) -> None:
+    from reportgen.train import _optimizer
+
+    model, spec = tiny_model
+    optimizer = _optimizer(model, spec, TrainConfig(learning_rate=1e-3, head_lr_factor=10))
+    body, head = optimizer.param_groups
+    assert head["lr"] == 1e-2 and body["lr"] == 1e-3
+    assert {id(p) for p in head["params"]} == {id(model.fc.weight), id(model.fc.bias)}
+
+
+def test_run_model_returns_probabilities_and_embeddings(tiny_model) -> None:
+    model, spec = tiny_model
+    pixels, _ = _colour_pixels(4)
+    out = run_model(model, spec, pixels, resolve_runtime("cpu", "auto"), batch_size=5, embeddings=True, progress=False)
+    assert out.probs.shape == (12, 3) and np.allclose(out.probs.sum(1), 1, atol=1e-3)
+    assert out.embeddings.shape == (12, 8)
