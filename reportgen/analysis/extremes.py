@@ -22,7 +22,8 @@ def find_extremes(
     """Rank each class's candidate images by their score for that class.
 
     For each class c: the ``top_k`` highest and ``bottom_k`` lowest ``probs[:, c]`` (``probs`` is
-    ``(N, C)``) among ``candidates`` (image indices, e.g. the test split) whose true label is c. Ties keep data set order (stable sort), so the result is reproducible.
+    ``(N, C)``) among ``candidates`` (image indices, e.g. the test split) whose true label is c.
+    Ties keep data set order (stable sort), so the result is reproducible.
     """
     result = []
     for c in range(probs.shape[1]):
