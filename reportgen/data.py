@@ -89,6 +89,7 @@ def scan_dataset(root: Path) -> DatasetScan:
         (p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),
         key=lambda p: p.name,
     )
+    _check_utf8_names(class_dirs)
     if len(class_dirs) < 2:
         found = ", ".join(p.name for p in class_dirs) or "none"
         raise DataError(f"data folder '{root}' needs at least two class folders (found: {found})")
@@ -99,6 +100,18 @@ def scan_dataset(root: Path) -> DatasetScan:
             raise DataError(f"class folder '{class_dir}' holds no images ({_extension_hint()})")
         records.extend(ImageRecord(f, f.relative_to(root).as_posix(), class_idx) for f in files)
     return DatasetScan(root, tuple(p.name for p in class_dirs), tuple(records))
+
+
+def _check_utf8_names(class_dirs: list[Path]) -> None:
+    """Class names go into JSON and HTML, which hold only valid Unicode: refuse undecodable folder names."""
+    for class_dir in class_dirs:
+        if _printable(class_dir.name) != class_dir.name:
+            raise DataError(f"class folder name '{_printable(class_dir.name)}' is not valid UTF-8; rename the folder")
+
+
+def _printable(name: str) -> str:
+    """Return ``name`` with the undecodable bytes of a non-UTF-8 file name written as backslash escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _image_files(class_dir: Path) -> list[Path]:
@@ -128,11 +141,13 @@ def load_images(scan: DatasetScan, size: int, *, progress: bool = True) -> Loade
     bar = tqdm(scan.records, desc="Decoding images", unit="img", disable=not progress, leave=False)
     for record_idx, record in enumerate(bar):
         try:
+            if _printable(record.rel_path) != record.rel_path:
+                raise _Unusable("file name is not valid UTF-8; rename the file")
             array, info = decode_image(record.path.read_bytes(), size)
         except Exception as exc:  # noqa: BLE001 - any decoder failure means "skip this file"
             reason = _describe_failure(exc)
-            logger.warning("skipping %s: %s", record.rel_path, reason)
-            skipped.append(SkippedFile(record.rel_path, reason))
+            logger.warning("skipping %s: %s", _printable(record.rel_path), reason)
+            skipped.append(SkippedFile(_printable(record.rel_path), reason))
             continue
         pixels[len(kept)] = array
         kept.append(record_idx)
@@ -169,7 +184,15 @@ def _check_classes_left(scan: DatasetScan, labels: np.ndarray) -> None:
             raise DataError(f"class folder '{folder}' has no readable images")
 
 
+class _Unusable(ValueError):
+    """A file that cannot be audited; the message is the whole reason."""
+
+
 def _describe_failure(exc: Exception) -> str:
+    if isinstance(exc, _Unusable):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:  # the file system's, not Pillow's, OSError
+        return f"cannot read: {exc.strerror}"
     if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
         return f"image too large to decode safely ({exc})"
     if isinstance(exc, Image.UnidentifiedImageError):
@@ -180,6 +203,8 @@ def _describe_failure(exc: Exception) -> str:
 
 def decode_image(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
     """Decode image bytes to an RGB ``(size, size, 3)`` uint8 array, EXIF orientation applied."""
+    if not data:
+        raise _Unusable("empty file (0 bytes)")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(io.BytesIO(data)) as img:
@@ -263,3 +288,14 @@ def _split_sizes(n: int, split: SplitConfig) -> tuple[int, int]:
     n_val = max(1, round(n * split.val)) if split.val > 0 else 0
     n_test = max(1, round(n * (1 - split.train - split.val)))
     return n_val, n_test
+
+
+def load_probes(paths: tuple[Path, ...], size: int) -> np.ndarray:
+    """Decode images from outside the data set (``--probe``); an unreadable one is an error naming it."""
+    pixels = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        try:
+            pixels[i], _info = decode_image(Path(path).read_bytes(), size)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is reported the same way
+            raise DataError(f"probe image '{path}': {_describe_failure(exc)}") from exc
+    return pixels

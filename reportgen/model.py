@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from reportgen.errors import ModelError
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
+_CHECKPOINT_KEYS = ("arch", "class_names", "image_size", "normalisation", "weights_source", "state_dict")
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _AUX_HEADS = ("aux1", "aux2", "AuxLogits")  # GoogLeNet / Inception auxiliary classifiers, unused here
@@ -155,8 +158,7 @@ def _load_torchvision_state(model: nn.Module, state: dict[str, torch.Tensor], pa
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[1:2] or [str(exc)]
-        raise ModelError(f"weights file '{path}' does not fit this model: {first[0].strip()}") from exc
+        raise ModelError(f"weights file '{path}' does not fit this model: {_state_dict_mismatch(exc)}") from exc
 
 
 def _existing_file(weights: str, arch: str) -> Path:
@@ -170,7 +172,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-        raise ModelError(f"cannot read weights file '{path}' as a plain state dict: {exc}") from exc
+        raise ModelError(f"cannot read weights file '{path}' as a plain state dict: {_load_failure(exc)}") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -238,21 +240,17 @@ def save_checkpoint(
 
 def load_checkpoint(path: Path, class_names: tuple[str, ...]) -> tuple[nn.Module, ModelSpec]:
     """Rebuild a fine-tuned model from a checkpoint; its classes must be the data set's."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise ModelError(f"checkpoint '{path}' does not exist") from exc
-    except Exception as exc:  # noqa: BLE001 - pickle refusals come in many types
-        raise ModelError(f"checkpoint '{path}' is not a weights-only reportgen checkpoint: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ModelError(f"checkpoint '{path}' is not a reportgen checkpoint (format {CHECKPOINT_FORMAT})")
+    payload = _read_checkpoint(path)
     saved = tuple(payload["class_names"])
     if saved != tuple(class_names):
-        raise ModelError(
-            f"checkpoint '{path}' was trained on classes {list(saved)}, but the data set has {list(class_names)}"
-        )
+        raise ModelError(f"checkpoint '{path}' was trained on classes {_class_difference(saved, tuple(class_names))}")
     model, spec = build_model(payload["arch"], len(saved), weights="none")
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise ModelError(
+            f"checkpoint '{path}' holds weights that do not fit {payload['arch']}: {_state_dict_mismatch(exc)}"
+        ) from exc
     norm = payload["normalisation"]
     spec = replace(
         spec,
@@ -262,3 +260,65 @@ def load_checkpoint(path: Path, class_names: tuple[str, ...]) -> tuple[nn.Module
         weights_source=f"checkpoint {Path(path).name} (from {payload['weights_source']})",
     )
     return model, spec
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint weights-only and check that it is a complete reportgen checkpoint."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise ModelError(f"checkpoint '{path}' does not exist") from exc
+    except Exception as exc:  # noqa: BLE001 - pickle refusals come in many types
+        raise ModelError(
+            f"checkpoint '{path}' is not a weights-only reportgen checkpoint: {_load_failure(exc)}"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"checkpoint '{path}' is not a reportgen checkpoint (format {CHECKPOINT_FORMAT})")
+    missing = [key for key in _CHECKPOINT_KEYS if key not in payload]
+    if missing:
+        raise ModelError(f"checkpoint '{path}' is incomplete: it has no {', '.join(missing)}")
+    return payload
+
+
+def _class_difference(saved: tuple[str, ...], wanted: tuple[str, ...]) -> str:
+    """Say how the checkpoint's classes differ from the data set's, briefly even for many classes."""
+    only_saved = [n for n in saved if n not in wanted]
+    only_wanted = [n for n in wanted if n not in saved]
+    if not only_saved and not only_wanted:
+        return f"{list(saved)}, the data set's classes in another order {list(wanted)}"
+    return (
+        f"that differ from the data set's: only in the checkpoint {_some(only_saved)}, "
+        f"only in the data set {_some(only_wanted)}"
+    )
+
+
+def _some(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"[{shown}{f', ... ({len(names)} in all)' if len(names) > limit else ''}]"
+
+
+def _load_failure(exc: Exception) -> str:
+    """One line on why ``torch.load(..., weights_only=True)`` failed; torch's own message spans many lines."""
+    text = _ANSI_ESCAPE.sub("", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return f"it holds a pickled Python object ({found.group(1)}), which reportgen never unpickles"
+    if "Weights only load failed" in text:
+        detail = text.partition("WeightsUnpickler error:")[2].strip().splitlines() or ["unpickling refused"]
+        return f"it holds more than tensors and plain values ({_shorten(detail[0].strip())})"
+    if isinstance(exc, EOFError):
+        return "the file is empty or cut short"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return f"not a file written by torch.save ({_shorten(first)})"
+
+
+def _state_dict_mismatch(exc: RuntimeError) -> str:
+    """The first problem ``load_state_dict`` reports, cut short (it lists every missing key)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return _shorten(lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__))
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."

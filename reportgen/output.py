@@ -31,7 +31,7 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
     _prepare_parent(parent)
     _recover(out_dir)
     _check_replaceable(out_dir)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=parent))
+    stage = _make_stage(out_dir)
     try:
         yield stage
     except BaseException:
@@ -44,9 +44,24 @@ def _prepare_parent(parent: Path) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create output folder '{parent}': {exc.strerror}") from exc
+        raise OutputError(f"cannot create output folder '{parent}': {_why_not_created(parent, exc)}") from exc
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"output folder '{parent}' is not writable")
+
+
+def _why_not_created(parent: Path, exc: OSError) -> str:
+    blocker = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        return f"'{blocker}' is a file, not a folder"
+    return exc.strerror or str(exc)
+
+
+def _make_stage(out_dir: Path) -> Path:
+    """Create the hidden staging folder beside ``out_dir`` (root passes ``os.access`` even where it cannot write)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write in output folder '{out_dir.parent}': {exc.strerror or exc}") from exc
 
 
 def _check_replaceable(out_dir: Path) -> None:

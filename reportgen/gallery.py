@@ -1,0 +1,173 @@
+"""The report's photos: gallery thumbnails and Grad-CAM overlays as small JPEGs under ``OUT/assets``.
+
+File names are generated from image and class indices (``assets/img-000123.jpg``,
+``assets/cam-000123-c4.jpg``), never from the user's folder or file names, so any class name is safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from reportgen.analysis.cams import CamMaps, overlay_cam
+from reportgen.report import ClassSection, GalleryImage, ProbeResult
+
+logger = logging.getLogger(__name__)
+
+ASSETS = "assets"  # folder under the output folder
+THUMB_SIDE = 160  # px; about 27 mm wide in the PDF at 150 dpi
+JPEG_QUALITY = 78  # a 9-class report with default galleries stays near 2-3 MB
+CAM_ALPHA = 0.5  # heat map weight, as the example's plotGradCAM
+
+
+def save_jpeg(rgb: np.ndarray, path: Path, quality: int = JPEG_QUALITY, max_side: int = THUMB_SIDE) -> None:
+    """Write ``rgb`` ``(H, W, 3)`` uint8 as a JPEG whose longer side is at most ``max_side`` pixels."""
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
+    scale = max_side / max(image.size)
+    if scale < 1:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="JPEG", quality=quality, optimize=True)
+
+
+def cam_requests(
+    sections: Iterable[ClassSection], index_of: Mapping[str, int], class_names: Sequence[str]
+) -> list[tuple[int, int]]:
+    """The ``(image index, class index)`` pairs whose Grad-CAM the galleries show, for ``compute_cams``.
+
+    Every gallery image is explained for its predicted class; a misclassified one also for its true class.
+    """
+    class_idx = {name: i for i, name in enumerate(class_names)}
+    requests = []
+    for section in sections:
+        for image in (*section.top, *section.bottom):
+            requests.extend((index_of[image.rel_path], class_idx[c]) for c in _explained_classes(image))
+    return list(dict.fromkeys(requests))
+
+
+def write_gallery_assets(
+    sections: Sequence[ClassSection],
+    pixels: np.ndarray,
+    index_of: Mapping[str, int],
+    class_names: Sequence[str],
+    out_dir: Path,
+    cams: CamMaps | None = None,
+    *,
+    quality: int = JPEG_QUALITY,
+    max_side: int = THUMB_SIDE,
+) -> tuple[ClassSection, ...]:
+    """Write a thumbnail and Grad-CAM overlays for every gallery image; return sections that point to them.
+
+    Args:
+        sections: The report's class sections, galleries without pictures.
+        pixels: ``(N, S, S, 3)`` uint8 images as the model saw them.
+        index_of: Gallery image ``rel_path`` -> row of ``pixels`` (and image index of ``cams``).
+        class_names: Class names in model order, to find a class's index in ``cams``.
+        out_dir: The output folder; files go to ``out_dir/assets``.
+        cams: Grad-CAM maps keyed by (image index, class index); ``None`` (``--no-cam``) writes thumbnails only.
+        quality: JPEG quality.
+        max_side: Longest side of the written JPEGs, pixels.
+
+    Returns:
+        New sections whose images have ``thumbnail``, ``cam`` and (misclassified only) ``cam_true`` set to
+        paths relative to ``out_dir``; a map missing from ``cams`` leaves its field ``None``.
+    """
+    writer = _AssetWriter(Path(out_dir), pixels, cams, {n: i for i, n in enumerate(class_names)}, quality, max_side)
+    return tuple(
+        dataclasses.replace(
+            section,
+            top=tuple(writer.gallery_image(image, index_of[image.rel_path]) for image in section.top),
+            bottom=tuple(writer.gallery_image(image, index_of[image.rel_path]) for image in section.bottom),
+        )
+        for section in sections
+    )
+
+
+def write_probe_assets(
+    probes: Sequence[ProbeResult],
+    pixels: np.ndarray,
+    index_of: Mapping[str, int],
+    class_names: Sequence[str],
+    out_dir: Path,
+    cams: CamMaps | None = None,
+    *,
+    quality: int = JPEG_QUALITY,
+    max_side: int = THUMB_SIDE,
+) -> tuple[ProbeResult, ...]:
+    """Write a thumbnail and the top class's Grad-CAM overlay for every probe image; return updated probes.
+
+    ``index_of`` maps a probe's ``name`` to its row of ``pixels`` (the probes' own array, or rows appended to
+    the data set's); ``cams`` is keyed by that row and the top class's index.
+    """
+    writer = _AssetWriter(Path(out_dir), pixels, cams, {n: i for i, n in enumerate(class_names)}, quality, max_side)
+    return tuple(writer.probe(probe, index_of[probe.name]) for probe in probes)
+
+
+class _AssetWriter:
+    """Writes each picture once, however many galleries show it."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        pixels: np.ndarray,
+        cams: CamMaps | None,
+        class_idx: Mapping[str, int],
+        quality: int,
+        max_side: int,
+    ) -> None:
+        self.out_dir = out_dir
+        self.pixels = pixels  # (N, S, S, 3) uint8
+        self.cams = cams
+        self.class_idx = class_idx
+        self.quality = quality
+        self.max_side = max_side
+        self.written: set[str] = set()
+
+    def gallery_image(self, image: GalleryImage, image_idx: int) -> GalleryImage:
+        explained = _explained_classes(image)
+        cam_paths = [self.overlay(image_idx, self.class_idx[c], prefix="cam") for c in explained]
+        return dataclasses.replace(
+            image,
+            thumbnail=self.thumbnail(image_idx, prefix="img"),
+            cam=cam_paths[0],
+            cam_true=cam_paths[1] if len(cam_paths) > 1 else None,
+        )
+
+    def probe(self, probe: ProbeResult, image_idx: int) -> ProbeResult:
+        cam = None
+        if probe.top_classes:
+            cam = self.overlay(image_idx, self.class_idx[probe.top_classes[0][0]], prefix="probe-cam")
+        return dataclasses.replace(probe, thumbnail=self.thumbnail(image_idx, prefix="probe"), cam=cam)
+
+    def thumbnail(self, image_idx: int, *, prefix: str) -> str:
+        rel = f"{ASSETS}/{prefix}-{image_idx:06d}.jpg"
+        self._write(rel, lambda: self.pixels[image_idx])
+        return rel
+
+    def overlay(self, image_idx: int, class_idx: int, *, prefix: str) -> str | None:
+        if self.cams is None or (image_idx, class_idx) not in self.cams:
+            logger.debug("no Grad-CAM map for image %d, class %d", image_idx, class_idx)
+            return None
+        rel = f"{ASSETS}/{prefix}-{image_idx:06d}-c{class_idx}.jpg"
+        cams = self.cams
+        self._write(rel, lambda: overlay_cam(self.pixels[image_idx], cams.get(image_idx, class_idx), CAM_ALPHA))
+        return rel
+
+    def _write(self, rel: str, make_rgb: Callable[[], np.ndarray]) -> None:
+        if rel in self.written:
+            return
+        save_jpeg(make_rgb(), self.out_dir / rel, self.quality, self.max_side)
+        self.written.add(rel)
+
+
+def _explained_classes(image: GalleryImage) -> tuple[str, ...]:
+    """The classes whose Grad-CAM an image's card shows: the predicted one, then the true one if different."""
+    if image.correct or image.predicted_class == image.true_class:
+        return (image.predicted_class,)
+    return (image.predicted_class, image.true_class)

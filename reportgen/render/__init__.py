@@ -1,0 +1,1 @@
+"""Renderers of the report model: HTML (Jinja2) and PDF (WeasyPrint) from the same template and CSS."""

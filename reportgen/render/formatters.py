@@ -1,0 +1,101 @@
+"""Pure formatting functions for the templates, registered as Jinja filters by ``render.html``."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import PurePosixPath
+from urllib.parse import quote, urlsplit
+
+DASH = "—"  # shown for a missing value
+
+
+def fmt_percent(value: float | None, digits: int = 1) -> str:
+    """A fraction in [0, 1] as a percentage: ``0.9731 -> '97.3%'``."""
+    if not _finite(value):
+        return DASH
+    return f"{100 * value:.{digits}f}%"
+
+
+def fmt_score(value: float | None, digits: int = 3) -> str:
+    """A softmax score with fixed decimals: ``0.97312 -> '0.973'``; a tiny non-zero score reads ``'<0.001'``."""
+    if not _finite(value):
+        return DASH
+    floor = 10.0**-digits
+    if 0 < value < floor / 2:
+        return f"<{floor:.{digits}f}"
+    return f"{value:.{digits}f}"
+
+
+def fmt_number(value: float | None, digits: int = 3) -> str:
+    """A real number with fixed decimals (losses, ECE)."""
+    return fmt_score(value, digits)
+
+
+def fmt_count(value: int | None) -> str:
+    """An integer with thousands separators: ``12345 -> '12,345'``."""
+    return DASH if value is None else f"{int(value):,}"
+
+
+def fmt_seconds(value: float | None) -> str:
+    """A duration: ``4.2 -> '4.2 s'``, ``125 -> '2 min 05 s'``, ``4000 -> '1 h 06 min'``."""
+    if not _finite(value):
+        return DASH
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(round(value), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def fmt_datetime(iso: str | None) -> str:
+    """An ISO 8601 timestamp as ``'2025-11-28 10:55 UTC'`` (the text itself when it does not parse)."""
+    if not iso:
+        return DASH
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    zone = moment.tzname() or ""
+    return f"{moment:%Y-%m-%d %H:%M} {'UTC' if zone in ('UTC', 'UTC+00:00') else zone}".rstrip()
+
+
+def fmt_plural(count: int, singular: str, plural: str | None = None) -> str:
+    """``3, 'image' -> '3 images'``; ``1, 'image' -> '1 image'``."""
+    word = singular if count == 1 else (plural or singular + "s")
+    return f"{fmt_count(count)} {word}"
+
+
+def asset_url(path: str | None) -> str:
+    """A file of the output folder as a relative URL (percent-encoded); refuses absolute paths and URLs.
+
+    The output folder must keep working when it is moved or zipped, so every ``src``/``href`` is relative.
+
+    Raises:
+        ValueError: ``path`` is empty, absolute, has a URL scheme, or climbs out of the folder with ``..``.
+    """
+    if not path:
+        raise ValueError("empty asset path")
+    parts = urlsplit(path)
+    posix = PurePosixPath(path.replace("\\", "/"))
+    if parts.scheme or parts.netloc or posix.is_absolute() or ".." in posix.parts or ":" in posix.parts[0]:
+        raise ValueError(f"asset path must be relative to the output folder, got {path!r}")
+    return quote(posix.as_posix(), safe="/")
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+FILTERS = {
+    "percent": fmt_percent,
+    "score": fmt_score,
+    "number": fmt_number,
+    "count": fmt_count,
+    "seconds": fmt_seconds,
+    "datetime": fmt_datetime,
+    "plural": fmt_plural,
+    "asset_url": asset_url,
+}

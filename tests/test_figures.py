@@ -1,0 +1,121 @@
+"""The report's charts: each writes a small, print-sized image whose text is never cut off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reportgen import figures
+from reportgen.train import EpochStats
+
+LONG_NAMES = (
+    "caesar_salad",
+    "a very long class name that goes on and on",
+    "$5 menu$",  # mathtext delimiters must stay literal
+    "<b>x</b>",
+    "greek_salad",
+    "hot_dog",
+    "Pneumonoultramicroscopicsilicovolcanoconiosis",
+    "pizza",
+    "sushi",
+    "sashimi",
+)
+MAX_BYTES = 300_000
+
+
+def _check_image(path: Path, fmt: str, *, max_width_in: float = 7.6) -> np.ndarray:
+    assert path.is_file() and 0 < path.stat().st_size < MAX_BYTES
+    with Image.open(path) as image:
+        assert image.format == fmt
+        assert 2.0 * figures.DPI < image.width <= max_width_in * figures.DPI
+        return np.asarray(image.convert("L"))
+
+
+def _assert_margins_blank(gray: np.ndarray) -> None:
+    """Nothing touches the image's edges: a clipped label would run into them."""
+    for edge in (gray[0], gray[-1], gray[:, 0], gray[:, -1]):
+        assert edge.min() > 230
+
+
+def test_montage_is_a_jpeg_with_titles(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (9, 64, 64, 3), dtype=np.uint8)
+    path = tmp_path / "montage.jpg"
+    figures.plot_montage(images, LONG_NAMES[:9], path)
+    _check_image(path, "JPEG")
+
+
+def test_montage_with_fewer_than_nine_images(tmp_path):
+    images = np.zeros((4, 32, 32, 3), dtype=np.uint8)
+    figures.plot_montage(images, ["a", "b", "c", "d"], tmp_path / "m.jpg")
+    _check_image(tmp_path / "m.jpg", "JPEG")
+
+
+def test_class_histogram_keeps_long_names_inside(tmp_path):
+    counts = {
+        split: {n: k * (i + 1) for i, n in enumerate(LONG_NAMES)}
+        for split, k in (("train", 6), ("val", 2), ("test", 2))
+    }
+    path = tmp_path / "hist.png"
+    figures.plot_class_histogram(counts, under_represented=LONG_NAMES[1:3], path=path)
+    _assert_margins_blank(_check_image(path, "PNG"))
+
+
+def test_class_histogram_with_an_empty_split(tmp_path):
+    counts = {"train": {"a": 5, "b": 3}, "val": {"a": 0, "b": 0}, "test": {"a": 2, "b": 1}}
+    figures.plot_class_histogram(counts, (), tmp_path / "h.png")
+    _check_image(tmp_path / "h.png", "PNG")
+
+
+@pytest.mark.parametrize("with_val", [True, False])
+def test_training_curves(tmp_path, with_val):
+    epochs = tuple(
+        EpochStats(e, 1.0 / e, 0.5 + 0.1 * e, 1.1 / e if with_val else None, 0.4 + 0.1 * e if with_val else None, 2.0)
+        for e in range(1, 5)
+    )
+    figures.plot_training_curves(epochs, tmp_path / "c.png")
+    _check_image(tmp_path / "c.png", "PNG")
+
+
+def test_confusion_keeps_long_names_inside(tmp_path):
+    n = len(LONG_NAMES)
+    counts = np.arange(n * n).reshape(n, n) % 7 + np.eye(n, dtype=int) * 20
+    counts[2] = 0  # a class without test images
+    rows = counts.sum(axis=1, keepdims=True)
+    normalised = np.divide(counts, rows, out=np.zeros((n, n)), where=rows > 0)
+    path = tmp_path / "confusion.png"
+    figures.plot_confusion(counts, normalised, LONG_NAMES, path)
+    _assert_margins_blank(_check_image(path, "PNG", max_width_in=8.0))
+
+
+def test_confusion_small(tmp_path):
+    figures.plot_confusion([[3, 1], [0, 4]], [[0.75, 0.25], [0.0, 1.0]], ["a", "b"], tmp_path / "c.png")
+    _check_image(tmp_path / "c.png", "PNG")
+
+
+def test_reliability_with_empty_bins(tmp_path):
+    conf = [None, None, 0.25, 0.35, float("nan"), 0.55, 0.65, 0.75, 0.85, 0.95]
+    acc = [None, None, 0.2, 0.3, float("nan"), 0.5, 0.7, 0.7, 0.8, 0.97]
+    counts = [0, 0, 3, 5, 0, 8, 13, 21, 34, 55]
+    figures.plot_reliability(conf, acc, counts, 0.043, tmp_path / "r.png")
+    _check_image(tmp_path / "r.png", "PNG")
+
+
+def test_mean_cams(tmp_path):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:224, 0:224] / 224.0
+    centres = rng.random((len(LONG_NAMES), 2))
+    maps = np.stack([np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.05) for cx, cy in centres])  # smooth, like CAMs
+    flagged = [i % 3 == 0 for i in range(len(LONG_NAMES))]
+    path = tmp_path / "cams.png"
+    figures.plot_mean_cams(maps, LONG_NAMES, flagged, path)
+    _assert_margins_blank(_check_image(path, "PNG"))
+
+
+def test_label_wraps_and_escapes():
+    label = figures._label("a very long class name that goes on and on, $5")
+    assert "\n" in label and r"\$5" in label
+    assert label.replace("\n", " ").replace(r"\$", "$") == "a very long class name that goes on and on, $5"

@@ -1,0 +1,94 @@
+"""Gallery photos: thumbnails and Grad-CAM overlays under OUT/assets with generated, safe names."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reportgen import gallery
+from reportgen.analysis.cams import CamMaps
+from reportgen.analysis.metrics import ClassMetrics
+from reportgen.report import ClassSection, GalleryImage, ProbeResult
+
+NAMES = ("<b>x</b>", "../evil", "plain")
+SAFE = re.compile(r"^assets/(img|cam|probe|probe-cam)-\d{6}(-c\d+)?\.jpg$")
+
+
+def _image(rel_path: str, true: str, predicted: str) -> GalleryImage:
+    return GalleryImage(rel_path, "test", true, predicted, 0.5, 0.5, true == predicted)
+
+
+def _sections() -> tuple[ClassSection, ...]:
+    metrics = ClassMetrics(NAMES[0], 1.0, 1.0, 1.0, 2)
+    first = ClassSection(
+        NAMES[0],
+        metrics,
+        {"test": 2},
+        top=(_image("../evil/a.jpg", NAMES[0], NAMES[0]),),
+        bottom=(_image("../evil/b.jpg", NAMES[0], NAMES[2]), _image("../evil/a.jpg", NAMES[0], NAMES[0])),
+    )
+    second = ClassSection(NAMES[1], metrics, {"test": 1}, top=(_image("c.png", NAMES[1], NAMES[1]),), bottom=())
+    return first, second
+
+
+INDEX = {"../evil/a.jpg": 0, "../evil/b.jpg": 1, "c.png": 2}
+
+
+@pytest.fixture
+def pixels() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+
+
+def _cams(requests: list[tuple[int, int]], side: int = 64) -> CamMaps:
+    maps = np.random.default_rng(1).random((len(requests), side, side)).astype(np.float32)
+    return CamMaps(tuple(requests), maps)
+
+
+def test_cam_requests_explain_predicted_then_true_class():
+    assert gallery.cam_requests(_sections(), INDEX, NAMES) == [(0, 0), (1, 2), (1, 0), (2, 1)]
+
+
+def test_gallery_assets_are_written_with_safe_names(tmp_path, pixels):
+    cams = _cams(gallery.cam_requests(_sections(), INDEX, NAMES))
+    sections = gallery.write_gallery_assets(_sections(), pixels, INDEX, NAMES, tmp_path, cams, max_side=48)
+    correct, wrong = sections[0].top[0], sections[0].bottom[0]
+    assert correct.thumbnail == "assets/img-000000.jpg" and correct.cam == "assets/cam-000000-c0.jpg"
+    assert correct.cam_true is None
+    assert wrong.cam == "assets/cam-000001-c2.jpg" and wrong.cam_true == "assets/cam-000001-c0.jpg"
+    assert sections[0].bottom[1] == correct  # the same image in two galleries: same files
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert len(files) == 3 + 4 and all(SAFE.match(f) for f in files)
+    with Image.open(tmp_path / wrong.cam) as image:
+        assert image.format == "JPEG" and max(image.size) == 48
+
+
+def test_no_cams_writes_thumbnails_only(tmp_path, pixels):
+    sections = gallery.write_gallery_assets(_sections(), pixels, INDEX, NAMES, tmp_path, None)
+    images = [i for s in sections for i in (*s.top, *s.bottom)]
+    assert all(i.thumbnail and i.cam is None and i.cam_true is None for i in images)
+    assert {p.name for p in (tmp_path / "assets").iterdir()} == {"img-000000.jpg", "img-000001.jpg", "img-000002.jpg"}
+
+
+def test_missing_map_leaves_field_empty(tmp_path, pixels):
+    cams = _cams([(0, 0)])
+    sections = gallery.write_gallery_assets(_sections(), pixels, INDEX, NAMES, tmp_path, cams)
+    assert sections[0].top[0].cam is not None and sections[0].bottom[0].cam is None
+
+
+def test_probe_assets(tmp_path, pixels):
+    probe = ProbeResult("my <probe>.jpg", ((NAMES[2], 0.9), (NAMES[0], 0.1)))
+    (result,) = gallery.write_probe_assets((probe,), pixels[:1], {probe.name: 0}, NAMES, tmp_path, _cams([(0, 2)]))
+    assert result.thumbnail == "assets/probe-000000.jpg" and result.cam == "assets/probe-cam-000000-c2.jpg"
+    assert (tmp_path / result.cam).is_file()
+
+
+def test_save_jpeg_keeps_small_images_and_aspect(tmp_path):
+    small = np.zeros((20, 30, 3), dtype=np.uint8)
+    gallery.save_jpeg(small, tmp_path / "s.jpg", max_side=160)
+    large = np.zeros((300, 600, 3), dtype=np.uint8)
+    gallery.save_jpeg(large, tmp_path / "l.jpg", quality=60, max_side=160)
+    with Image.open(tmp_path / "s.jpg") as s, Image.open(tmp_path / "l.jpg") as big:
+        assert s.size == (30, 20) and big.size == (160, 80)

@@ -1,0 +1,338 @@
+"""Sentences from hand-made numbers: every claim must be backed by the counts it was built from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from reportgen.analysis.metrics import Metrics, compute_metrics
+from reportgen.narrative import (
+    UNDER_REPRESENTED_RULE,
+    ClassAuditFacts,
+    caveats,
+    class_confusions,
+    class_narrative,
+    confusion_cells,
+    incoming_confusions,
+    key_findings,
+    narrate_report,
+    under_represented,
+)
+from reportgen.report import (
+    SCHEMA_VERSION,
+    ClassSection,
+    DatasetSummary,
+    GalleryImage,
+    ModelSummary,
+    Report,
+    RunInfo,
+    to_dict,
+)
+
+NAMES = ("pizza", "hamburger", "sashimi", "sushi")
+CONFUSION = (
+    (20, 0, 0, 0),  # pizza: perfect, nobody predicted as pizza by mistake
+    (0, 19, 0, 1),
+    (0, 0, 9, 2),
+    (0, 1, 3, 11),  # sushi: 11 of 15; 3 as sashimi, 1 as hamburger
+)
+TRAIN = {"pizza": 200, "hamburger": 150, "sashimi": 40, "sushi": 30}  # sashimi, sushi under-represented
+
+
+def _metrics(confusion: Sequence[Sequence[int]], names: Sequence[str], train: dict[str, int] | None = None) -> Metrics:
+    labels, predicted, splits = [], [], []
+    for t, row in enumerate(confusion):
+        for p, n in enumerate(row):
+            labels += [t] * n
+            predicted += [p] * n
+            splits += ["test"] * n
+    for t, name in enumerate(names):
+        n = (train or {}).get(name, 0)
+        labels += [t] * n
+        predicted += [t] * n
+        splits += ["train"] * n
+    return compute_metrics(np.array(labels, int), np.array(predicted, int), np.array(splits), tuple(names))
+
+
+def _image(true: str, predicted: str, score: float, predicted_score: float, k: int) -> GalleryImage:
+    return GalleryImage(f"{true}/{k}.jpg", "test", true, predicted, score, predicted_score, true == predicted)
+
+
+def _sushi_bottom() -> tuple[GalleryImage, ...]:
+    wrong = [("sashimi", 0.97), ("sashimi", 0.95), ("hamburger", 0.71), ("sashimi", 0.62)]
+    images = [_image("sushi", pred, round(0.02 + 0.05 * k, 2), s, k) for k, (pred, s) in enumerate(wrong)]
+    images += [_image("sushi", "sushi", 0.5 + 0.05 * k, 0.5 + 0.05 * k, 10 + k) for k in range(5)]
+    return tuple(images)
+
+
+def _bottom(name: str, n: int) -> tuple[GalleryImage, ...]:
+    return tuple(_image(name, name, 0.6 + 0.01 * k, 0.6 + 0.01 * k, k) for k in range(n))
+
+
+def _section(metrics: Metrics, name: str, bottom: Sequence[GalleryImage] = (), under: bool = False) -> ClassSection:
+    idx = [m.class_name for m in metrics.per_class].index(name)
+    return ClassSection(
+        class_name=name,
+        metrics=metrics.per_class[idx],
+        split_counts={split: counts[name] for split, counts in metrics.split_counts.items()},
+        top=(),
+        bottom=tuple(bottom),
+        under_represented=under,
+    )
+
+
+def _report(metrics: Metrics, names: Sequence[str], bottoms: dict[str, Sequence[GalleryImage]]) -> Report:
+    sections = tuple(_section(metrics, n, bottoms.get(n, _bottom(n, 3))) for n in names)
+    return Report(
+        schema_version=SCHEMA_VERSION,
+        run=RunInfo("2025-01-01T00:00:00+00:00", {}, "cpu", 7, {}, {}),
+        dataset=DatasetSummary(
+            "/data", tuple(names), metrics.split_counts, sum(sum(c.values()) for c in metrics.split_counts.values()), ()
+        ),
+        model=ModelSummary("resnet18", "ImageNet", 224, "layer4", True, None),
+        training=None,
+        metrics=metrics,
+        classes=sections,
+    )
+
+
+@pytest.fixture(scope="module")
+def food() -> Metrics:
+    return _metrics(CONFUSION, NAMES, TRAIN)
+
+
+def _narrative(source: Metrics, name: str, **kwargs) -> tuple[str, ...]:
+    """``name``'s sentences; ``source`` builds the section, ``metrics=`` (optional) is passed on."""
+    bottom = kwargs.pop("bottom", ())
+    under = kwargs.pop("under", False)
+    section = _section(source, name, bottom, under)
+    total = sum(sum(r) for r in source.confusion)
+    return class_narrative(section, total_test=total, class_names=[m.class_name for m in source.per_class], **kwargs)
+
+
+# ---------------------------------------------------------------- under-representation
+
+
+def test_under_represented_on_the_seed_example_distribution() -> None:
+    food9 = {
+        "caesar_salad": 120,
+        "caprese_salad": 110,
+        "french_fries": 150,
+        "greek_salad": 45,
+        "hamburger": 150,
+        "hot_dog": 60,
+        "pizza": 250,
+        "sashimi": 43,
+        "sushi": 50,
+    }
+    flagged, rule = under_represented(food9)
+    assert flagged == ("greek_salad", "sashimi", "sushi")  # median of the others is 115: below 57.5
+    assert rule == UNDER_REPRESENTED_RULE and "half" in rule and "median of the other classes" in rule
+
+
+def test_under_represented_edge_cases() -> None:
+    assert under_represented({"a": 100, "b": 49})[0] == ("b",)  # two classes: half the other class
+    assert under_represented({"a": 100, "b": 50})[0] == ()  # "fewer than" is strict
+    assert under_represented({"a": 30, "b": 20, "c": 30, "d": 30, "e": 40})[0] == ()  # mildly uneven
+    assert under_represented({"only": 10})[0] == ()
+    assert under_represented({"a": 0, "b": 0})[0] == ()
+    assert under_represented({"a": 10, "b": 0, "c": 10})[0] == ("b",)
+
+
+# ---------------------------------------------------------------- confusions
+
+
+def test_confusions_largest_first_ties_in_class_order() -> None:
+    matrix = ((4, 1, 2, 1), (0, 5, 0, 0), (3, 0, 2, 0), (1, 0, 0, 3))
+    names = ("a", "b", "c", "d")
+    out = class_confusions(matrix, names, 0)
+    assert [(c.predicted_class, c.count) for c in out] == [("c", 2), ("b", 1), ("d", 1)]
+    assert out[0].fraction == 0.25
+    incoming = incoming_confusions(matrix, names, 0)
+    assert [(c.true_class, c.count, c.fraction) for c in incoming] == [("c", 3, 0.6), ("d", 1, 0.25)]
+    assert class_confusions(matrix, names, 1) == ()
+    cells = confusion_cells(matrix, names, limit=3)
+    assert [(c.true_class, c.predicted_class) for c in cells] == [("c", "a"), ("a", "c"), ("d", "a")]
+
+
+# ---------------------------------------------------------------- one class
+
+
+def test_confused_class_names_the_other_class_and_counts(food: Metrics) -> None:
+    text = _narrative(food, "sushi", metrics=food)
+    assert text[0] == "The model classifies 11 of the 15 sushi test images correctly (recall 73%)."
+    assert text[1] == "Of the 14 test images predicted as sushi, 11 are labelled sushi (precision 79%)."
+    assert text[2] == "3 of the 15 sushi test images (20%) are predicted as sashimi and 1 (7%) as hamburger."
+    assert text[3] == "In the other direction, sushi is predicted for 2 sashimi test images and 1 hamburger test image."
+
+
+def test_counts_without_the_matrix_come_from_the_class_metrics(food: Metrics) -> None:
+    text = _narrative(food, "sushi")
+    assert text[:2] == _narrative(food, "sushi", metrics=food)[:2]
+    assert not any("other direction" in s for s in text)  # needs the matrix: not claimed without it
+
+
+def test_confident_mistakes_are_counted_and_flagged(food: Metrics) -> None:
+    text = _narrative(food, "sushi", metrics=food, bottom=_sushi_bottom())
+    assert (
+        "Of its 9 lowest-scoring test images, 4 are misclassified: 3 as sashimi (sashimi scores 0.62–0.97) "
+        "and 1 as hamburger (hamburger score 0.71)."
+    ) in text
+    assert (
+        "2 of the 9 lowest-scoring sushi test images are predicted as sashimi with a score above 0.9: "
+        "check their labels."
+    ) in text
+    lower = _narrative(food, "sushi", metrics=food, bottom=_sushi_bottom(), confident=0.6)
+    assert (
+        "4 of the 9 lowest-scoring sushi test images are predicted as another class with a score above 0.6 "
+        "(3 as sashimi, 1 as hamburger): check their labels."
+    ) in lower
+    none = _narrative(food, "sushi", metrics=food, bottom=_sushi_bottom(), confident=0.99)
+    assert not any("check" in s for s in none)
+
+
+def test_perfect_class_gets_one_positive_sentence(food: Metrics) -> None:
+    text = _narrative(food, "pizza", metrics=food, bottom=_bottom("pizza", 4))
+    assert text == (
+        "All 20 pizza test images are classified correctly, and no test image of another class is predicted "
+        "as pizza (recall and precision 100%).",
+    )
+    assert not any(other in " ".join(text) for other in NAMES[1:])
+
+
+def test_no_confusion_sentence_when_off_diagonals_are_zero() -> None:
+    metrics = _metrics(((5, 0), (2, 3)), ("a", "b"))
+    a = _narrative(metrics, "a", metrics=metrics, bottom=_bottom("a", 3))
+    assert a[0] == "All 5 a test images are classified correctly (recall 100%)."
+    assert a[1] == "Of the 7 test images predicted as a, 5 are labelled a (precision 71%)."
+    assert a[2] == "In the other direction, a is predicted for 2 b test images."
+    assert a[3] == "Its 3 lowest-scoring test images are all classified correctly (lowest a score 0.60)."
+    assert not any("misclassified" in s or "check" in s or "of the 5 a test images" in s for s in a)
+    b = _narrative(metrics, "b", metrics=metrics)
+    assert "2 of the 5 b test images (40%) are predicted as a." in b
+    assert not any("other direction" in s for s in b)  # nothing of a's is predicted as b
+
+
+def test_under_represented_with_low_recall_suggests_more_data(food: Metrics) -> None:
+    text = _narrative(food, "sushi", metrics=food, under=True)
+    assert text[-1] == (
+        "With 45 images in all (30 for training), sushi is under-represented (the other classes have a median "
+        "of 170), and its recall of 73% is below the average over classes (88%): more sushi images may help."
+    )
+    high = _metrics(((20, 0), (0, 5)), ("big", "small"), {"big": 100, "small": 10})
+    small = _narrative(high, "small", metrics=high, under=True)
+    assert "more" not in small[-1] and "is not below the average" in small[-1]
+    assert not any("under-represented" in s for s in _narrative(food, "hamburger", metrics=food))
+
+
+def test_audit_facts_become_sentences(food: Metrics) -> None:
+    facts = ClassAuditFacts(
+        label_suspects=4,
+        suggested_labels={"pizza": 1, "sashimi": 3},
+        leaked_test_images=2,
+        cross_class_duplicates=1,
+        duplicate_classes={"sashimi": 1},
+        shortcut=True,
+        shortcut_reason="Maps agree and peak at the top-left",
+        health_issues=1,
+    )
+    text = _narrative(food, "sushi", metrics=food, facts=facts)
+    assert (
+        "The label check flags 4 sushi images as likely mislabelled (3 suggested sashimi, 1 suggested pizza)." in text
+    )
+    assert (
+        "2 sushi test images have an exact or near copy in the training split, so they do not measure generalisation."
+        in text
+    )
+    assert "1 sushi image has an exact or near copy labelled as another class (1 sashimi)." in text
+    assert "The Grad-CAM shortcut check flags sushi: Maps agree and peak at the top-left." in text
+    assert "1 sushi image fails an image-health check." in text
+    assert _narrative(food, "sushi", metrics=food, facts=ClassAuditFacts()) == _narrative(food, "sushi", metrics=food)
+
+
+def test_class_without_test_images() -> None:
+    metrics = _metrics(((4, 1, 0), (0, 5, 0), (0, 0, 0)), ("a", "b", "c"), {"c": 3})
+    text = _narrative(metrics, "c", metrics=metrics)
+    assert text == ("None of the 10 test images is a c image, so its recall and precision cannot be measured.",)
+
+
+# ---------------------------------------------------------------- summary page
+
+
+def _food_report(food: Metrics) -> Report:
+    return narrate_report(_report(food, NAMES, {"sushi": _sushi_bottom()}))
+
+
+def test_key_findings_rank_and_content(food: Metrics) -> None:
+    found = _food_report(food).findings
+    assert found == (
+        "Test accuracy is 89% (59 of 66 test images); the weakest classes are sushi (F1 0.76, recall 11 of 15) "
+        "and sashimi (F1 0.78, recall 9 of 11).",
+        "Among the test images in the class galleries, 2 are misclassified with a score above 0.9 "
+        "(2 sushi as sashimi): check their labels first.",
+        "The most frequent confusion is sushi predicted as sashimi (3 of 15 sushi test images, 20%); "
+        "2 of 11 sashimi test images go the other way. Next comes sushi predicted as hamburger "
+        "(1 of 15 sushi test images, 7%).",
+        "2 classes are under-represented (fewer than half as many images as the median of the other classes, "
+        "counting all splits): sashimi (51 images) and sushi (45 images); their average recall is 78%, "
+        "against 98% for the other classes.",
+    )
+
+
+def test_key_findings_are_deterministic_and_keep_a_slot_for_audit_lines(food: Metrics) -> None:
+    report = _food_report(food)
+    facts = {
+        "sushi": ClassAuditFacts(label_suspects=3, leaked_test_images=1),
+        "pizza": ClassAuditFacts(label_suspects=3, shortcut=True, shortcut_reason="Peaks at the border."),
+    }
+    reordered = dict(reversed(list(facts.items())))
+    lines = ("Calibration: over-confident by 12 points", "second line")
+    found = key_findings(report, facts=facts, audit_lines=lines)
+    assert found == key_findings(report, facts=reordered, audit_lines=lines)
+    assert len(found) == 5
+    assert found[1].startswith("1 test image has an exact or near copy in the training split (1 sushi)")
+    assert "The label check flags 6 images as likely mislabelled (3 pizza, 3 sushi)." in found[2]
+    assert found[-1] == "Calibration: over-confident by 12 points."
+
+
+def test_key_findings_for_a_perfect_model_state_only_facts() -> None:
+    metrics = _metrics(((10, 0), (0, 10)), ("a", "b"), {"a": 40, "b": 40})
+    found = key_findings(_report(metrics, ("a", "b"), {}))
+    assert found == (
+        "All 20 test images are classified correctly.",
+        "No test image in the class galleries is misclassified with a score above 0.9.",
+        "No class is under-represented (none has fewer than half as many images as the median of the other "
+        "classes, counting all splits).",
+    )
+
+
+def test_caveats_carry_the_reports_numbers(food: Metrics) -> None:
+    text = caveats(_food_report(food))
+    assert any("min–max normalised per image" in s for s in text)
+    assert any("sashimi, the class with the fewest test images (11), changes recall by 9.1 points" in s for s in text)
+    assert any("not calibrated probabilities" in s for s in text)
+    assert any("cannot tell a wrong label from a hard or ambiguous image" in s for s in text)
+    assert any("one fine-tuned model on one split of the data (seed 7)" in s for s in text)
+    assert any("mis-calibrated" in s for s in caveats(_food_report(food), calibrated=False))
+    assert any("readable as probabilities" in s for s in caveats(_food_report(food), calibrated=True))
+    nine = _metrics(((9, 0), (1, 29)), ("a", "b"))
+    assert any("changes recall by 11 points per image" in s for s in caveats(_report(nine, ("a", "b"), {})))
+
+
+def test_narrate_report_fills_every_sentence_field_and_stays_json(food: Metrics) -> None:
+    report = _food_report(food)
+    assert report.dataset.under_represented == ("sashimi", "sushi")
+    assert report.dataset.under_represented_rule == UNDER_REPRESENTED_RULE
+    assert [s.under_represented for s in report.classes] == [False, False, True, True]
+    sushi = report.classes[3]
+    assert [(c.predicted_class, c.count) for c in sushi.confused_with] == [("sashimi", 3), ("hamburger", 1)]
+    assert sushi.narrative[-1].endswith("more sushi images may help.")
+    assert [(c.true_class, c.predicted_class) for c in report.top_confusions][:2] == [
+        ("sushi", "sashimi"),
+        ("sashimi", "sushi"),
+    ]
+    assert 3 <= len(report.findings) <= 5 and report.caveats
+    json.dumps(to_dict(report), allow_nan=False)
