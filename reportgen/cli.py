@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
@@ -13,6 +14,7 @@ import click
 
 from reportgen import __version__
 from reportgen.config import DEFAULT_MODEL, AugmentConfig, RunConfig, SplitConfig, TrainConfig
+from reportgen.configfile import apply_config_file, require_options
 from reportgen.errors import ReportgenError
 
 logger = logging.getLogger("reportgen")
@@ -27,9 +29,13 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("data_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("data_dir", type=click.Path(path_type=Path, file_okay=False), required=False)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (replaced whole). Required.")
 @click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder (replaced whole)."
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML file with any of these options (keys = option names); flags given here override it.",
 )
 @click.option(
     "--model",
@@ -73,10 +79,60 @@ def main() -> None:
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Classify and explain this image from outside the data set (repeatable).",
 )
+@click.option(
+    "--audit/--no-audit",
+    default=True,
+    show_default=True,
+    help="Data-defect checks: label errors, duplicates and leakage, calibration, shortcuts, image health.",
+)
+@click.option(
+    "--label-check",
+    type=click.Choice(["embeddings", "finetune", "off"]),
+    default="embeddings",
+    show_default=True,
+    help="Out-of-sample probabilities for the label check: cross-validation on pretrained features (cheap), "
+    "K fine-tunings (K times the training time), or off.",
+)
+@click.option("--label-folds", type=click.IntRange(min=2), default=5, show_default=True, help="Folds (K).")
+@click.option(
+    "--near-duplicate-threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.90,
+    show_default=True,
+    help="Cosine similarity of pretrained features at or above which two images are near-duplicates.",
+)
+@click.option(
+    "--fail-under",
+    multiple=True,
+    metavar="METRIC[:CLASS]=VALUE",
+    help="Quality gate: exit 1 when the metric is below VALUE, e.g. accuracy=0.85, recall:sushi=0.7 (repeatable).",
+)
+@click.option(
+    "--fail-over",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Quality gate: exit 1 when the metric is above VALUE, e.g. suspected_label_errors=20 (repeatable).",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    help="A previous output folder (or its results.json): adds 'Changes since the last audit'.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only; no progress bars.")
-def run(**options: Any) -> None:
-    """Train (or load) a classifier on DATA_DIR's class folders and audit it."""
+@click.pass_context
+def run(ctx: click.Context, **options: Any) -> None:
+    """Train (or load) a classifier on DATA_DIR's class folders and audit it.
+
+    Exit codes: 0 done and every quality gate passed; 1 done but a gate failed (the report is written);
+    2 bad input or usage; 3 internal error; 130 interrupted. The last line on stdout is a JSON summary.
+    """
+    try:
+        options = apply_config_file(ctx, options, options["config_file"])
+        require_options(options, ("data_dir", "out_dir"), options["config_file"])
+    except ReportgenError as exc:
+        _summary({"status": "bad_input", "error": str(exc)})
+        raise _fail(str(exc), exc.exit_code) from exc
     verbose, quiet = options.pop("verbose"), options.pop("quiet")
     _configure_logging(verbose, quiet)
     config = replace(config_from_options(options), progress=not quiet and sys.stderr.isatty())
@@ -86,15 +142,44 @@ def run(**options: Any) -> None:
     try:
         outcome = run_pipeline(config)
     except ReportgenError as exc:
+        _summary({"status": "bad_input", "error": str(exc)})
         raise _fail(str(exc), exc.exit_code) from exc
     except KeyboardInterrupt as exc:
+        _summary({"status": "interrupted"})
         raise _fail("interrupted; the previous output (if any) is untouched", 130) from exc
     except Exception as exc:
         logger.debug("internal error", exc_info=True)
+        _summary({"status": "internal_error", "error": f"{type(exc).__name__}: {exc}"})
         raise _fail(
             f"internal error: {type(exc).__name__}: {exc} (run with -vv for the traceback)", EXIT_INTERNAL
         ) from exc
-    click.echo(f"reportgen: test accuracy {outcome.report.metrics.accuracy:.3f}; results in {outcome.out_dir}")
+    _summary(_outcome_summary(outcome))
+    if not outcome.gates_passed:
+        failed = [g.reason for g in outcome.report.gates if not g.passed]
+        raise _fail(f"{len(failed)} quality gate(s) failed: " + "; ".join(failed), EXIT_GATES_FAILED)
+
+
+def _outcome_summary(outcome: Any) -> dict[str, Any]:
+    report = outcome.report
+    audit = report.audit
+    return {
+        "status": "ok" if outcome.gates_passed else "gates_failed",
+        "accuracy": round(report.metrics.accuracy, 4),
+        "macro_f1": round(report.metrics.macro_f1, 4),
+        "classes": len(report.dataset.class_names),
+        "images": report.dataset.total_images,
+        "skipped": len(report.dataset.skipped),
+        "suspected_label_errors": audit.label_issues.total if audit and audit.label_issues else None,
+        "duplicate_pairs": audit.duplicates.total if audit and audit.duplicates else None,
+        "gates_passed": sum(g.passed for g in report.gates),
+        "gates_failed": sum(not g.passed for g in report.gates),
+        "out": str(outcome.out_dir),
+    }
+
+
+def _summary(payload: dict[str, Any]) -> None:
+    """The machine-readable last line on stdout: one JSON object prefixed by ``reportgen-summary``."""
+    click.echo("reportgen-summary " + json.dumps(payload, ensure_ascii=False, sort_keys=False))
 
 
 def config_from_options(options: dict[str, Any]) -> RunConfig:
@@ -130,6 +215,14 @@ def config_from_options(options: dict[str, Any]) -> RunConfig:
         cam=options["cam"],
         pdf=options["pdf"],
         probes=tuple(options["probes"]),
+        audit=options["audit"],
+        label_check=options["label_check"],
+        label_folds=options["label_folds"],
+        near_duplicate_threshold=options["near_duplicate_threshold"],
+        fail_under=tuple(options["fail_under"]),
+        fail_over=tuple(options["fail_over"]),
+        baseline=options["baseline"],
+        config_file=options["config_file"],
     )
 
 

@@ -62,6 +62,14 @@ class RunConfig:
     cam_batch_size: int = 16
     pdf: bool = True
     probes: tuple[Path, ...] = ()
+    audit: bool = True  # run the data-defect checks (label errors, duplicates, calibration, shortcuts, health)
+    label_check: str = "embeddings"  # embeddings | finetune | off: where out-of-sample probabilities come from
+    label_folds: int = 5  # cross-validation folds of the label check
+    near_duplicate_threshold: float = 0.90  # cosine similarity of pretrained features for a near-duplicate
+    fail_under: tuple[str, ...] = ()  # quality gates METRIC[:CLASS]=VALUE that fail when the value is lower
+    fail_over: tuple[str, ...] = ()  # ... when the value is higher
+    baseline: Path | None = None  # previous output folder or results.json to compare with
+    config_file: Path | None = None  # the --config file the options came from, if any
     progress: bool = True
 
     def to_dict(self) -> dict[str, Any]:

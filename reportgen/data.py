@@ -201,6 +201,10 @@ def _describe_failure(exc: Exception) -> str:
     return f"cannot decode: {text}"
 
 
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+
+
 def decode_image(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
     """Decode image bytes to an RGB ``(size, size, 3)`` uint8 array, EXIF orientation applied."""
     if not data:
@@ -209,10 +213,12 @@ def decode_image(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(io.BytesIO(data)) as img:
             mode = img.mode
+            width, height = img.size  # the file's own size, before draft() shrinks the decode
+            if img.getexif().get(_EXIF_ORIENTATION, 1) in _TRANSPOSING_ORIENTATIONS:
+                width, height = height, width
             img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
             img.load()
             img = ImageOps.exif_transpose(img)
-            width, height = img.size
             if width < 1 or height < 1:
                 raise ValueError("image has no pixels")
             rgb = _to_rgb(img)

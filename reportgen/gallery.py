@@ -78,7 +78,7 @@ def write_gallery_assets(
         New sections whose images have ``thumbnail``, ``cam`` and (misclassified only) ``cam_true`` set to
         paths relative to ``out_dir``; a map missing from ``cams`` leaves its field ``None``.
     """
-    writer = _AssetWriter(Path(out_dir), pixels, cams, {n: i for i, n in enumerate(class_names)}, quality, max_side)
+    writer = AssetWriter(Path(out_dir), pixels, cams, {n: i for i, n in enumerate(class_names)}, quality, max_side)
     return tuple(
         dataclasses.replace(
             section,
@@ -105,12 +105,12 @@ def write_probe_assets(
     ``index_of`` maps a probe's ``name`` to its row of ``pixels`` (the probes' own array, or rows appended to
     the data set's); ``cams`` is keyed by that row and the top class's index.
     """
-    writer = _AssetWriter(Path(out_dir), pixels, cams, {n: i for i, n in enumerate(class_names)}, quality, max_side)
+    writer = AssetWriter(Path(out_dir), pixels, cams, {n: i for i, n in enumerate(class_names)}, quality, max_side)
     return tuple(writer.probe(probe, index_of[probe.name]) for probe in probes)
 
 
-class _AssetWriter:
-    """Writes each picture once, however many galleries show it."""
+class AssetWriter:
+    """Writes each picture once, however many galleries and findings show it."""
 
     def __init__(
         self,
@@ -130,6 +130,7 @@ class _AssetWriter:
         self.written: set[str] = set()
 
     def gallery_image(self, image: GalleryImage, image_idx: int) -> GalleryImage:
+        """Thumbnail and overlays of a gallery image."""
         explained = _explained_classes(image)
         cam_paths = [self.overlay(image_idx, self.class_idx[c], prefix="cam") for c in explained]
         return dataclasses.replace(
@@ -140,17 +141,25 @@ class _AssetWriter:
         )
 
     def probe(self, probe: ProbeResult, image_idx: int) -> ProbeResult:
+        """Thumbnail and top-class overlay of a probe image."""
         cam = None
         if probe.top_classes:
             cam = self.overlay(image_idx, self.class_idx[probe.top_classes[0][0]], prefix="probe-cam")
         return dataclasses.replace(probe, thumbnail=self.thumbnail(image_idx, prefix="probe"), cam=cam)
 
+    def image_assets(self, image_idx: int, class_idx: int | None) -> tuple[str, str | None]:
+        """Thumbnail of a data-set image and, when ``class_idx`` is given, its Grad-CAM overlay for that class."""
+        cam = None if class_idx is None else self.overlay(image_idx, class_idx, prefix="cam")
+        return self.thumbnail(image_idx, prefix="img"), cam
+
     def thumbnail(self, image_idx: int, *, prefix: str) -> str:
+        """Write image ``image_idx`` once; return its path relative to the output folder."""
         rel = f"{ASSETS}/{prefix}-{image_idx:06d}.jpg"
         self._write(rel, lambda: self.pixels[image_idx])
         return rel
 
     def overlay(self, image_idx: int, class_idx: int, *, prefix: str) -> str | None:
+        """Write the Grad-CAM overlay once; None when the map was not computed."""
         if self.cams is None or (image_idx, class_idx) not in self.cams:
             logger.debug("no Grad-CAM map for image %d, class %d", image_idx, class_idx)
             return None

@@ -10,9 +10,10 @@ import dataclasses
 import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reportgen.analysis.metrics import ClassMetrics, Metrics
+from reportgen.audit import ClassAuditFacts
 from reportgen.report import ClassSection, Confusion, GalleryImage, Report
 
 CONFIDENT = 0.9  # a mistake scored above this for the predicted class is worth a look at its label
@@ -20,20 +21,6 @@ UNDER_REPRESENTED_RULE = "fewer than half as many images as the median of the ot
 MAX_LISTED = 3  # classes named in one sentence before "and N more"
 MAX_FINDINGS = 5
 MIN_FINDINGS = 3
-
-
-@dataclass(frozen=True)
-class ClassAuditFacts:
-    """What the data-defect checks found for one class; every default means "nothing found / not run"."""
-
-    label_suspects: int = 0  # images of this class flagged as likely mislabelled by the label check
-    suggested_labels: dict[str, int] = field(default_factory=dict)  # suggested class -> suspects
-    leaked_test_images: int = 0  # test images of this class with an exact or near copy in the training split
-    cross_class_duplicates: int = 0  # images of this class with an exact or near copy labelled as another class
-    duplicate_classes: dict[str, int] = field(default_factory=dict)  # other class -> such images
-    shortcut: bool = False  # the Grad-CAM shortcut check flags this class
-    shortcut_reason: str = ""  # the check's reason, a sentence
-    health_issues: int = 0  # images of this class failing an image-health check
 
 
 # ---------------------------------------------------------------- counts and formatting

@@ -10,7 +10,10 @@ import numpy as np
 
 from reportgen.analysis.extremes import ClassExtremes
 from reportgen.analysis.metrics import ClassMetrics, Metrics
+from reportgen.audit import Audit
+from reportgen.baseline import Changes
 from reportgen.data import SkippedFile
+from reportgen.gates import GateResult
 from reportgen.predict import Predictions
 from reportgen.train import EpochStats
 
@@ -120,6 +123,9 @@ class Report:
     figures: dict[str, str] = field(default_factory=dict)  # figure name -> file relative to the output folder
     probes: tuple[ProbeResult, ...] = ()
     caveats: tuple[str, ...] = ()
+    audit: Audit | None = None  # data-defect checks; None with --no-audit
+    changes: Changes | None = None  # with --baseline
+    gates: tuple[GateResult, ...] = ()  # with --fail-under / --fail-over
 
 
 def gallery_image(predictions: Predictions, image_idx: int, class_idx: int) -> GalleryImage:

@@ -83,7 +83,7 @@ def test_paths_are_relative_to_the_file_folder_not_the_working_directory(
         ("weights = 3", "weights must be a string, not an integer (3)"),
         ('probes = ["missing.jpg"]', "does not exist"),
         ("epoch = 3", "unknown key 'epoch' (did you mean 'epochs'?)"),
-        ("zzz = 1", "unknown key 'zzz' (known keys: batch_size, bottom_k, cam,"),
+        ("zzz = 1", "unknown key 'zzz' (known keys: audit, baseline, batch_size,"),
         ("top_k = 1\ntop-k = 2", "'top-k' sets top_k a second time"),
         ('config = "other.toml"', "'config' cannot be set inside a config file"),
         ("[a]\n[a.b]\nx = 1", "table [a.b] is nested; use one level of tables"),
