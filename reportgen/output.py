@@ -59,9 +59,17 @@ def _why_not_created(parent: Path, exc: OSError) -> str:
 def _make_stage(out_dir: Path) -> Path:
     """Create the hidden staging folder beside ``out_dir`` (root passes ``os.access`` even where it cannot write)."""
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
+        stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
+        stage.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); the report folder is not secret
+        return stage
     except OSError as exc:
         raise OutputError(f"cannot write in output folder '{out_dir.parent}': {exc.strerror or exc}") from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _check_replaceable(out_dir: Path) -> None:

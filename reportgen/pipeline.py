@@ -64,7 +64,7 @@ from reportgen.gallery import (
     write_probe_assets,
 )
 from reportgen.gates import all_passed, check_gate_classes, evaluate_gates, parse_gates
-from reportgen.model import ModelSpec, build_model, load_checkpoint, save_checkpoint
+from reportgen.model import RANDOM_INIT, ModelSpec, build_model, load_checkpoint, save_checkpoint
 from reportgen.narrative import class_totals, narrate_report, under_represented
 from reportgen.output import staged_output, write_json, write_predictions_csv
 from reportgen.predict import Predictions, run_model
@@ -279,7 +279,7 @@ def _pretrained_features(
 ) -> _Features:
     """Features of the backbone before fine-tuning: they never saw the labels the label check tests."""
     if config.checkpoint is None:
-        if spec.weights_source.lower().startswith("none"):
+        if spec.weights_source == RANDOM_INIT:
             return _Features(None, "the backbone has no pretrained weights (--weights none)")
         backbone = model
     else:

@@ -116,3 +116,26 @@ def test_real_food_photos_are_learned(tmp_path: Path) -> None:
     assert (
         results["metrics"]["accuracy"] >= 0.75
     )  # pizza / steak / sushi, 72 training photos, default recipe; chance is 0.33
+
+
+def test_label_check_by_fine_tuning_scores_every_image_out_of_sample(tmp_path: Path) -> None:
+    data = subset(EXAMPLE, tmp_path / "clothing", per_class=5)
+    out = tmp_path / "out"
+    args = ["--epochs", "1", "--label-check", "finetune", "--label-folds", "2", *FAST]
+    result = _run(str(data), "--out", str(out), *args)
+    assert result.exit_code == 0, result.output
+    check = json.loads((out / "results.json").read_text())["audit"]["label_issues"]
+    assert check["method"] == "finetune" and check["folds"] == 2 and check["n_images"] == 25
+    assert "fine-tuned model" in check["method_text"]
+
+
+def test_audit_off_and_no_pretrained_weights_say_why_checks_did_not_run(tmp_path: Path) -> None:
+    data = subset(EXAMPLE, tmp_path / "clothing", per_class=4)
+    result = _run(str(data), "--out", str(tmp_path / "off"), "--epochs", "0", "--no-audit", *FAST)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "off" / "results.json").read_text())["audit"] is None
+    result = _run(str(data), "--out", str(tmp_path / "none"), "--epochs", "0", "--weights", "none", *FAST)
+    assert result.exit_code == 0, result.output
+    audit = json.loads((tmp_path / "none" / "results.json").read_text())["audit"]
+    assert audit["label_issues"] is None and "no pretrained weights" in audit["not_run"]["label_issues"]
+    assert audit["duplicates"] is not None and "near_duplicates" in audit["not_run"]

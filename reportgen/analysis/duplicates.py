@@ -97,8 +97,10 @@ def find_duplicates(
     """
     labels = np.asarray(labels).astype(np.int64)
     n = len(labels)
-    if len(hashes) != n or (embeddings is not None and len(embeddings) != n) or (
-        splits is not None and len(splits) != n
+    if (
+        len(hashes) != n
+        or (embeddings is not None and len(embeddings) != n)
+        or (splits is not None and len(splits) != n)
     ):
         raise ValueError("`hashes`, `labels`, `embeddings` and `splits` must describe the same N images")
     exact = _exact_pairs(hashes)

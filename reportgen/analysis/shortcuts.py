@@ -264,35 +264,55 @@ def _flags(figures: dict, n_usable: int, band_area: float, limits: ShortcutThres
     consistent = figures["consistency"] >= limits.min_consistency
     fixed = figures["peak_spread"] <= limits.max_peak_spread
     if consistent and fixed and figures["region"] != "centre":
-        flags.append(ShortcutFlag(
-            "fixed_position",
-            f"the {n_usable} maps agree (mean pairwise correlation {figures['consistency']:.2f} >= "
-            f"{limits.min_consistency:g}) and peak at the same spot (spread {figures['peak_spread']:.2f} <= "
-            f"{limits.max_peak_spread:g} of the side), in the {figures['region']} region, not the centre",
-            _r(figures["consistency"]), limits.min_consistency,
-        ))
+        flags.append(
+            ShortcutFlag(
+                "fixed_position",
+                f"the {n_usable} maps agree (mean pairwise correlation {figures['consistency']:.2f} >= "
+                f"{limits.min_consistency:g}) and peak at the same spot (spread {figures['peak_spread']:.2f} <= "
+                f"{limits.max_peak_spread:g} of the side), in the {figures['region']} region, not the centre",
+                _r(figures["consistency"]),
+                limits.min_consistency,
+            )
+        )
     if figures["border_share"] > limits.max_border_share:
-        flags.append(ShortcutFlag(
-            "border",
-            f"{figures['border_share']:.0%} of the evidence lies in the outer {limits.border_width:.0%} band "
-            f"(> {limits.max_border_share:.0%}; the band is {band_area:.0%} of the image)",
-            _r(figures["border_share"]), limits.max_border_share,
-        ))
+        flags.append(
+            ShortcutFlag(
+                "border",
+                f"{figures['border_share']:.0%} of the evidence lies in the outer {limits.border_width:.0%} band "
+                f"(> {limits.max_border_share:.0%}; the band is {band_area:.0%} of the image)",
+                _r(figures["border_share"]),
+                limits.max_border_share,
+            )
+        )
     if figures["centre_offset"] > limits.max_centre_offset:
-        flags.append(ShortcutFlag(
-            "off_centre",
-            f"the evidence's centre of mass is {figures['centre_offset']:.2f} of the side from the image centre "
-            f"(> {limits.max_centre_offset:g}), towards the {figures['direction']}",
-            _r(figures["centre_offset"]), limits.max_centre_offset,
-        ))
+        flags.append(
+            ShortcutFlag(
+                "off_centre",
+                f"the evidence's centre of mass is {figures['centre_offset']:.2f} of the side from the image centre "
+                f"(> {limits.max_centre_offset:g}), towards the {figures['direction']}",
+                _r(figures["centre_offset"]),
+                limits.max_centre_offset,
+            )
+        )
     return tuple(flags)
 
 
 def _empty_evidence(class_idx: int, n_maps: int, size: int, limits: ShortcutThresholds, grid: int) -> ClassEvidence:
     band_area = _border_share(np.zeros((size, size)), limits.border_width)[1]
     return ClassEvidence(
-        class_idx=class_idx, n_maps=n_maps, n_empty=n_maps, concentration=0.0, mean_map_concentration=0.0,
-        border_share=0.0, border_area=_r(band_area), centroid=(0.5, 0.5), centre_offset=0.0, region="centre",
-        region_share=0.0, consistency=0.0, peak_spread=0.0,
-        mean_map=tuple(tuple(0.0 for _ in range(grid)) for _ in range(grid)), flags=(),
+        class_idx=class_idx,
+        n_maps=n_maps,
+        n_empty=n_maps,
+        concentration=0.0,
+        mean_map_concentration=0.0,
+        border_share=0.0,
+        border_area=_r(band_area),
+        centroid=(0.5, 0.5),
+        centre_offset=0.0,
+        region="centre",
+        region_share=0.0,
+        consistency=0.0,
+        peak_spread=0.0,
+        mean_map=tuple(tuple(0.0 for _ in range(grid)) for _ in range(grid)),
+        flags=(),
     )
