@@ -18,6 +18,7 @@ from reportgen.analysis.duplicates import Duplicates
 from reportgen.analysis.health import Health
 from reportgen.analysis.label_issues import LabelIssues
 from reportgen.analysis.shortcuts import Shortcuts
+from reportgen.analysis.stamps import Stamps
 
 SHOWN_SUSPECTS = 24  # suspects with thumbnails in the report; results.json lists all
 SHOWN_PAIRS = 16  # duplicate pairs shown side by side
@@ -148,6 +149,28 @@ class ShortcutCheck:
 
 
 @dataclass(frozen=True)
+class StampClass:
+    """Whether one class's images share a fixed pixel pattern."""
+
+    class_name: str
+    n_images: int
+    fixed_cells: int
+    area: float  # share of the image the fixed cells cover
+    region: str
+    flagged: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class StampCheck:
+    """Fixed patterns (stamps, watermarks, frames) shared by one class's images, found in the pixels."""
+
+    classes: tuple[StampClass, ...]
+    flagged: tuple[str, ...]
+    rule: str
+
+
+@dataclass(frozen=True)
 class HealthView:
     """An image failing a health check."""
 
@@ -177,6 +200,7 @@ class Audit:
     duplicates: DuplicateCheck | None = None
     calibration: CalibrationCheck | None = None
     shortcuts: ShortcutCheck | None = None
+    stamps: StampCheck | None = None
     health: HealthCheck | None = None
     not_run: dict[str, str] = field(default_factory=dict)  # check -> why it did not run
 
@@ -354,6 +378,22 @@ def shortcut_view(shortcuts: Shortcuts, class_names: Sequence[str]) -> ShortcutC
     return ShortcutCheck(classes, tuple(class_names[i] for i in shortcuts.flagged), t.min_maps, rule)
 
 
+def stamp_view(stamps: Stamps, class_names: Sequence[str]) -> StampCheck:
+    """Per-class fixed-pattern figures and flags, by class name."""
+    t = stamps.thresholds
+    rule = (
+        f"The image is cut into a {t.grid}x{t.grid} grid. A cell is fixed for a class when at least "
+        f"{t.min_share:.0%} of the class's images have its typical colour there (every channel within "
+        f"{t.tolerance:g}) and that share exceeds the other classes' by {t.min_excess:.0%} or more; a class "
+        f"with at least {t.min_cells} fixed cells and {t.min_images} images is flagged."
+    )
+    classes = tuple(
+        StampClass(class_names[c.class_idx], c.n_images, c.fixed_cells, c.area, c.region, c.flagged, c.reason)
+        for c in stamps.classes
+    )
+    return StampCheck(classes, tuple(class_names[i] for i in stamps.flagged), rule)
+
+
 def health_view(
     health: Health, index: DatasetIndex, *, assets: AssetFn | None, shown: int = SHOWN_HEALTH
 ) -> HealthCheck:
@@ -398,7 +438,12 @@ def class_facts(audit: Audit, class_names: Sequence[str]) -> dict[str, ClassAudi
                 if p.across_classes and mine.image_idx not in crossed[mine.class_name]:
                     crossed[mine.class_name].add(mine.image_idx)
                     crossed_with[mine.class_name][other.class_name] += 1
-    flagged = {c.class_name: c for c in audit.shortcuts.classes if c.flagged} if audit.shortcuts else {}
+    flagged = (
+        {c.class_name: c.reasons[0] for c in audit.shortcuts.classes if c.flagged and c.reasons}
+        if audit.shortcuts
+        else {}
+    )
+    stamped = {c.class_name: c.reason for c in audit.stamps.classes if c.flagged} if audit.stamps else {}
     health = Counter(i.image.class_name for i in audit.health.issues) if audit.health else Counter()
     return {
         name: ClassAuditFacts(
@@ -407,8 +452,8 @@ def class_facts(audit: Audit, class_names: Sequence[str]) -> dict[str, ClassAudi
             leaked_test_images=len(leaked[name]),
             cross_class_duplicates=len(crossed[name]),
             duplicate_classes=dict(crossed_with[name].most_common()),
-            shortcut=name in flagged,
-            shortcut_reason=flagged[name].reasons[0] if name in flagged and flagged[name].reasons else "",
+            shortcut=name in flagged or name in stamped,
+            shortcut_reason="; ".join(r for r in (flagged.get(name), stamped.get(name)) if r),
             health_issues=health[name],
         )
         for name in class_names

@@ -383,7 +383,7 @@ def _facts_sentences(name: str, facts: ClassAuditFacts | None) -> list[str]:
         )
     if facts.shortcut:
         reason = f": {_sentence(facts.shortcut_reason)}" if facts.shortcut_reason.strip() else "."
-        sentences.append(f"The Grad-CAM shortcut check flags {name}{reason}")
+        sentences.append(f"The shortcut check flags {name}{reason}")
     if facts.health_issues:
         n = facts.health_issues
         sentences.append(f"{_plural(n, f'{name} image')} {'fails' if n == 1 else 'fail'} an image-health check.")
@@ -567,9 +567,9 @@ def _other_audit_findings(report: Report, facts: Mapping[str, ClassAuditFacts]) 
     shortcut = [n for n, f in ordered if f.shortcut]
     if len(shortcut) == 1:
         reason = facts[shortcut[0]].shortcut_reason.strip()
-        found.append(f"The Grad-CAM shortcut check flags {shortcut[0]}" + (f": {_sentence(reason)}" if reason else "."))
+        found.append(f"The shortcut check flags {shortcut[0]}" + (f": {_sentence(reason)}" if reason else "."))
     elif shortcut:
-        found.append(f"The Grad-CAM shortcut check flags {len(shortcut)} classes: {_join(shortcut)}.")
+        found.append(f"The shortcut check flags {len(shortcut)} classes: {_join(shortcut)}.")
     copies = {n: f.cross_class_duplicates for n, f in ordered}
     if sum(copies.values()):
         n = sum(copies.values())

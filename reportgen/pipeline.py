@@ -32,6 +32,7 @@ from reportgen.analysis.health import check_health
 from reportgen.analysis.label_issues import cross_val_probs, find_label_issues
 from reportgen.analysis.metrics import compute_metrics
 from reportgen.analysis.shortcuts import class_mean_map, find_shortcuts
+from reportgen.analysis.stamps import find_stamps
 from reportgen.audit import (
     SHOWN_SUSPECTS,
     Audit,
@@ -42,6 +43,7 @@ from reportgen.audit import (
     health_view,
     label_check_view,
     shortcut_view,
+    stamp_view,
 )
 from reportgen.baseline import compare_results, load_baseline
 from reportgen.config import RunConfig
@@ -310,6 +312,7 @@ class _Defects:
     duplicates: Any = None
     calibration: Any = None
     health: Any = None
+    stamps: Any = None
     not_run: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def cam_requests(self) -> list[tuple[int, int]]:
@@ -351,6 +354,7 @@ class _Defects:
             duplicates=None if self.duplicates is None else duplicate_check_view(self.duplicates, index, assets=assets),
             calibration=None if self.calibration is None else calibration_view(*self.calibration),
             shortcuts=shortcuts,
+            stamps=stamp_view(self.stamps, images.class_names),
             health=health_view(self.health, index, assets=assets),
             not_run=not_run,
         )
@@ -407,7 +411,9 @@ def _find_defects(
     else:
         not_run["calibration"] = "the test split is empty"
     health = check_health(images.infos, images.labels, num_classes)
-    return _Defects(label_issues, config.label_check, folds, duplicates, calibration, health, not_run)
+    with timer("stamps"):
+        stamps = find_stamps(images.pixels, images.labels, num_classes)
+    return _Defects(label_issues, config.label_check, folds, duplicates, calibration, health, stamps, not_run)
 
 
 def _finetune_oos_probs(config: RunConfig, images: LoadedImages, runtime: Runtime, folds: int) -> np.ndarray:

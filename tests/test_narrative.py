@@ -248,7 +248,7 @@ def test_audit_facts_become_sentences(food: Metrics) -> None:
         in text
     )
     assert "1 sushi image has an exact or near copy labelled as another class (1 sashimi)." in text
-    assert "The Grad-CAM shortcut check flags sushi: Maps agree and peak at the top-left." in text
+    assert "The shortcut check flags sushi: Maps agree and peak at the top-left." in text
     assert "1 sushi image fails an image-health check." in text
     assert _narrative(food, "sushi", metrics=food, facts=ClassAuditFacts()) == _narrative(food, "sushi", metrics=food)
 

@@ -68,6 +68,44 @@ def fmt_plural(count: int, singular: str, plural: str | None = None) -> str:
     return f"{fmt_count(count)} {word}"
 
 
+def fmt_points(value: float | None, digits: int = 1) -> str:
+    """A change of a fraction in percentage points, signed: ``0.021 -> '+2.1 pts'``, ``-0.004 -> '−0.4 pts'``."""
+    if not _finite(value):
+        return DASH
+    text = f"{100 * abs(value):.{digits}f}"
+    if float(text) == 0:
+        return f"±{text} pts"
+    return f"{'+' if value > 0 else '−'}{text} pts"
+
+
+def fmt_signed(value: float | None) -> str:
+    """A change of a count, signed: ``3 -> '+3'``, ``-2 -> '−2'``, ``0 -> '±0'``."""
+    if not _finite(value):
+        return DASH
+    n = round(value)
+    return f"+{n:,}" if n > 0 else (f"−{-n:,}" if n < 0 else "±0")
+
+
+def fmt_value(value: float | None, digits: int = 4) -> str:
+    """A number of unknown kind (a gate's value or threshold): ``120.0 -> '120'``, ``0.03125 -> '0.0312'``."""
+    if not _finite(value):
+        return DASH
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def fmt_config(value: object) -> str:
+    """A configuration value as written in a TOML file: ``True -> 'true'``, ``[1, 2] -> '1, 2'``, ``None -> '—'``."""
+    if value is None:
+        return DASH
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt_config(v) for v in value) if value else DASH
+    return str(value)
+
+
 def asset_url(path: str | None) -> str:
     """A file of the output folder as a relative URL (percent-encoded); refuses absolute paths and URLs.
 
@@ -97,5 +135,9 @@ FILTERS = {
     "seconds": fmt_seconds,
     "datetime": fmt_datetime,
     "plural": fmt_plural,
+    "points": fmt_points,
+    "signed": fmt_signed,
+    "value": fmt_value,
+    "config": fmt_config,
     "asset_url": asset_url,
 }
