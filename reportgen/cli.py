@@ -238,7 +238,10 @@ def _fail(message: str, exit_code: int) -> click.ClickException:
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    console = logging.StreamHandler()  # stderr; run.log in the output folder gets INFO whatever this level
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    logging.basicConfig(level=level, handlers=[console])
     if verbose < 2:
         for noisy in ("PIL", "matplotlib", "fontTools", "weasyprint", "timm"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

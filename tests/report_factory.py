@@ -9,7 +9,33 @@ import numpy as np
 from PIL import Image
 
 from reportgen.analysis.metrics import ClassMetrics, Metrics
+from reportgen.audit import (
+    Audit,
+    AuditImage,
+    CalibrationCheck,
+    DuplicateCheck,
+    HealthCheck,
+    HealthView,
+    LabelCheck,
+    PairView,
+    ShortcutCheck,
+    ShortcutClass,
+    StampCheck,
+    StampClass,
+    SuspectView,
+)
+from reportgen.baseline import (
+    Changes,
+    ClassImageChanges,
+    ClassMetricChanges,
+    ConfusionChange,
+    DatasetChanges,
+    Delta,
+    ImageRef,
+    LabelErrorChanges,
+)
 from reportgen.data import SkippedFile
+from reportgen.gates import GateResult
 from reportgen.report import (
     SCHEMA_VERSION,
     ClassSection,
@@ -39,10 +65,15 @@ def make_report(
     probes: bool = True,
     figures: Sequence[str] = FIGURE_KEYS,
     side: int = 24,
+    audit: bool = False,
+    changes: bool = False,
+    gates: bool = False,
 ) -> Report:
     """A complete Report whose asset files exist under ``out_dir`` (tiny JPEGs and PNGs).
 
     In every class's bottom gallery the first image is misclassified (with a true-class overlay when ``cams``).
+    ``audit``, ``changes`` and ``gates`` add those blocks, built by ``make_audit``, ``make_changes`` and
+    ``make_gates``.
     """
     out_dir = Path(out_dir)
     names = tuple(class_names)
@@ -59,7 +90,15 @@ def make_report(
             device="cpu (fp32)",
             seed=0,
             timings={"scan": 0.1, "train": 12.5},
-            config={"top_k": top, "bottom_k": bottom},
+            config={
+                "data_dir": "/data/food & <co>",
+                "top_k": top,
+                "bottom_k": bottom,
+                "split": {"train": 0.6, "val": 0.2},
+                "train": {"epochs": 3, "augment": {"flip": True, "scale": [0.9, 1.1]}},
+                "probes": ["my <probe>.jpg"],
+                "baseline": None,
+            },
         ),
         dataset=DatasetSummary(
             root="/data/food & <co>",
@@ -92,6 +131,215 @@ def make_report(
         figures=_figures(out_dir, figures),
         probes=_probes(out_dir, names, counter, cams=cams, side=side) if probes else (),
         caveats=("The test split is small: one image moves accuracy by several points.",),
+        audit=make_audit(out_dir, names, counter, cams=cams, side=side) if audit else None,
+        changes=make_changes(names) if changes else None,
+        gates=make_gates(names) if gates else (),
+    )
+
+
+def make_audit(out_dir: Path, names: Sequence[str], counter=None, *, cams: bool = True, side: int = 24) -> Audit:
+    """An Audit with every check: 5 suspects (4 shown), 4 duplicate pairs (3 shown), 2 health issues, 1 stamp.
+
+    Every image lives in class ``names[0]`` or ``names[-1]``; with the default names the first is ``<b>x</b>``.
+    """
+    counter = counter if counter is not None else iter(range(500_000, 1_000_000))
+    first, last = names[0], names[-1]
+
+    def image(class_name: str, split: str, shown: bool, cam: bool = False) -> AuditImage:
+        k = next(counter)
+        thumb = _jpeg(out_dir, f"assets/audit-{k:06d}.jpg", k, side) if shown else None
+        overlay = _jpeg(out_dir, f"assets/audit-cam-{k:06d}.jpg", k + 5, side) if shown and cam and cams else None
+        return AuditImage(k, f"{class_name}/odd <{k}> & 'y'.jpg", class_name, split, thumb, overlay)
+
+    suspects = tuple(
+        SuspectView(
+            i, image(first, "train", i < 4, cam=True), first, last, 0.05 + 0.01 * i, 0.91 - 0.01 * i, 0.02, last
+        )
+        for i in range(5)
+    )
+    labels = LabelCheck(
+        method="embeddings",
+        method_text="5-fold cross-validated logistic regression on pretrained features.",
+        folds=5,
+        n_images=50 * len(names),
+        total=5,
+        noise_rate=0.0333,
+        noise_rate_method="confident joint",
+        probs_accuracy=0.912,
+        filter_by="prune_by_noise_rate",
+        rank_by="self_confidence",
+        per_class={name: (5 if name == first else 0) for name in names},
+        suggested={first: {last: 5}},
+        class_noise_rates={name: (0.1 if name == first else 0.0) for name in names},
+        suspects=suspects,
+        shown=4,
+    )
+    pairs = (
+        PairView(image(first, "train", True), image(last, "train", True), "exact", None, True, False),
+        PairView(image(first, "train", True), image(first, "test", True), "near", 0.9731, False, True),
+        PairView(image(last, "val", True), image(last, "val", True), "near", 0.9312, False, False),
+        PairView(image(last, "val", False), image(last, "val", False), "near", 0.9111, False, False),
+    )
+    duplicates = DuplicateCheck(
+        threshold=0.9,
+        threshold_text="cosine similarity of pretrained features of at least 0.9",
+        exact=1,
+        near=3,
+        total=4,
+        across_classes=1,
+        across_splits=1,
+        leaks_by_splits={"train-test": 1},
+        images_involved=8,
+        groups=4,
+        pairs=pairs,
+        shown=3,
+        truncated=False,
+    )
+    calibration = CalibrationCheck(
+        n_images=10 * len(names),
+        ece=0.1234,
+        ece_noise_floor=0.0456,
+        mce=0.31,
+        mean_confidence=0.93,
+        accuracy=0.8,
+        brier=0.2101,
+        readable_as_probabilities=False,
+        direction="over-confident",
+        text="The scores are over-confident and should not be read as probabilities: ECE 0.123 > 0.046.",
+    )
+    shortcuts = ShortcutCheck(
+        classes=tuple(
+            ShortcutClass(
+                name,
+                8,
+                0.4,
+                0.61 if name == first else 0.2,
+                0.31 if name == first else 0.05,
+                "top-left" if name == first else "centre",
+                0.72,
+                0.12,
+                name == first,
+                ("62% of the evidence lies in the outer border band.",) if name == first else (),
+            )
+            for name in names
+        ),
+        flagged=(first,),
+        min_maps=5,
+        rule="A class is flagged when more than 45% of its mean map lies in the outer band.",
+    )
+    health = HealthCheck(
+        total=2,
+        counts={"small": 1, "aspect": 0, "low_contrast": 0, "dark": 1, "bright": 0, "grayscale": 0},
+        per_class={first: {"small": 1, "dark": 1}},
+        colour_dataset=True,
+        thresholds={"min_side": 64.0, "min_brightness": 0.08},
+        issues=(
+            HealthView(image(first, "train", True), ("small",), ("shorter side 20 px < 64 (very small)",)),
+            HealthView(image(first, "test", True), ("dark",), ("mean luminance 0.03 < 0.08 (very dark)",)),
+        ),
+        shown=2,
+    )
+    stamps = StampCheck(
+        classes=tuple(
+            StampClass(
+                name,
+                50,
+                3 if name == last else 0,
+                0.047 if name == last else 0.0,
+                "bottom-right" if name == last else "",
+                name == last,
+                f"3 cells in the bottom-right corner are the same in 96% of {name}'s images" if name == last else "",
+            )
+            for name in names
+        ),
+        flagged=(last,),
+        rule="A class with at least 2 fixed cells of an 8x8 grid is flagged.",
+    )
+    return Audit(
+        label_issues=labels,
+        duplicates=duplicates,
+        calibration=calibration,
+        shortcuts=shortcuts,
+        stamps=stamps,
+        health=health,
+    )
+
+
+def make_changes(names: Sequence[str]) -> Changes:
+    """A Changes block: accuracy up, the first class worse, one relabelled image, one new suspect."""
+    first, last = names[0], names[-1]
+    rows = tuple(
+        ClassImageChanges(
+            name, "kept", 50, 51 if name == first else 50, 2 if name == first else 0, 1 if name == first else 0, 0, 0
+        )
+        for name in names
+    )
+    per_class = tuple(
+        ClassMetricChanges(
+            name,
+            "kept",
+            Delta(0.85, 0.8, -0.05) if name == first else Delta(0.8, 0.8, 0.0),
+            Delta(0.7, 0.75, 0.05),
+            Delta(0.77, 0.774, 0.004),
+        )
+        for name in names
+    ) + (
+        ClassMetricChanges(
+            "gone <i>", "removed", Delta(0.5, None, None), Delta(0.5, None, None), Delta(0.5, None, None)
+        ),
+    )
+    return Changes(
+        baseline="/runs/2025-11-21 <prev>/results.json",
+        baseline_started_at="2025-11-21T10:55:00+00:00",
+        accuracy=Delta(0.78, 0.8, 0.02),
+        macro_f1=Delta(0.79, 0.774, -0.016),
+        dataset=DatasetChanges(
+            by_content=True,
+            classes_added=(),
+            classes_removed=("gone <i>",),
+            per_class=rows + (ClassImageChanges("gone <i>", "removed", 12, 0, 0, 12, 0, 0),),
+            images_added=2,
+            images_removed=13,
+            images_moved=1,
+            moved=(ImageRef(f"{first}/moved <1>.jpg", "ab" * 32, first, last),),
+        ),
+        per_class=per_class,
+        label_errors=LabelErrorChanges(
+            available=True,
+            matched_by="sha256",
+            new=(ImageRef(f"{first}/new suspect <2>.jpg", "cd" * 32, first),),
+            resolved=(ImageRef(f"{last}/fixed.jpg", "ef" * 32, last), ImageRef(None, "01" * 32, last)),
+            still_suspected=4,
+        ),
+        confusions_grown=(ConfusionChange(first, last, Delta(1, 2, 1), Delta(0.1, 0.2, 0.1)),),
+    )
+
+
+def make_gates(names: Sequence[str]) -> tuple[GateResult, ...]:
+    """Three gates, the per-class one failing."""
+    first = names[0]
+    return (
+        GateResult("accuracy=0.75", "accuracy", None, "under", 0.75, 0.8, True, "accuracy is 0.8, at least 0.75"),
+        GateResult(
+            f"recall:{first}=0.9",
+            "recall",
+            first,
+            "under",
+            0.9,
+            0.75,
+            False,
+            f"recall of {first} is 0.75, under the minimum 0.9",
+        ),
+        GateResult(
+            "duplicates_across_splits=0",
+            "duplicates_across_splits",
+            None,
+            "over",
+            0.0,
+            1.0,
+            False,
+            "duplicates_across_splits is 1, over the maximum 0",
+        ),
     )
 
 

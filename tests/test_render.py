@@ -217,3 +217,213 @@ def test_pdf_renders_with_a_page_per_class(rendered):
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
     if text:  # pdftotext ships with pdfinfo; the names must come out as text, not markup
         assert "<b>x</b>" in text and "Page 1 of" in text
+
+
+# ---------- Data set audit, changes since the last audit, quality gates, configuration ----------
+
+
+@pytest.fixture
+def full(tmp_path: Path) -> tuple[Path, str, _Elements]:
+    html, parsed = _render(tmp_path, audit=True, changes=True, gates=True)
+    return tmp_path, html, parsed
+
+
+def _chapter(html: str, section_id: str) -> str:
+    """The HTML of one top-level chapter: from its opening tag to the next chapter's."""
+    start = html.index(f'<section id="{section_id}"')
+    end = html.find('class="chapter', html.index(">", start))
+    return html[start : end if end > 0 else len(html)]
+
+
+def test_audit_chapter_has_every_check_with_its_numbers(full):
+    _, html, parsed = full
+    ids = [a.get("id") for _, a in parsed.elements if a.get("id")]
+    subsections = ["audit-labels", "audit-duplicates", "audit-calibration", "audit-shortcuts", "audit-stamps"]
+    assert ids.index("confusion") < ids.index("audit") < ids.index("class-1")
+    assert set(subsections) | {"audit-health"} <= set(ids)
+    audit = _chapter(html, "audit")
+    for text in (
+        "5-fold cross-validated logistic regression",  # method text
+        "3.3%",  # estimated noise rate
+        "plain (5)",  # top suggested label of the first class
+        "1 more suspect in <code>results.json</code>",
+        "train-test: 1",
+        "1 more pair in <code>results.json</code>",
+        "across classes</span>",
+        "leak: train / test",
+        "0.973",  # similarity
+        "0.123",  # ECE
+        "The scores are over-confident",
+        "62% of the evidence lies in the outer border band.",
+        "bottom-right",
+        "shorter side 20 px &lt; 64 (very small)",
+        "very dark",
+    ):
+        assert text in audit, text
+    assert len(parsed.with_class("article", "suspect")) == 4  # the shown ones only
+    assert len(parsed.with_class("article", "pair")) == 3
+    assert len(parsed.with_class("article", "health")) == 2
+    # the audit's figures moved out of the generic area into their subsections
+    assert "figures/reliability.png" in audit and "figures/mean_cams.png" in audit
+    assert 'id="audit-checks"' not in html
+
+
+def test_changes_and_gates_chapters_and_summary(full):
+    _, html, parsed = full
+    summary, changes, gates = _chapter(html, "summary"), _chapter(html, "changes"), _chapter(html, "gates")
+    assert "Quality gates: 1 of 3 passed" in summary and "2 gates failed" in summary
+    assert parsed.with_class("div", "gates-box") and parsed.with_class("div", "failed")
+    assert "recall of &lt;b&gt;x&lt;/b&gt; is 0.75, under the minimum 0.9" in summary
+    assert "78.0% → 80.0%" in summary and "+2.0 pts" in summary
+    for anchor in ("#audit", "#changes", "#gates", "#config"):
+        assert f'href="{anchor}"' in summary
+    assert "2025-11-21 10:55 UTC" in changes
+    assert "2 images added, 13 removed and 1 relabelled" in changes
+    assert '<td class="num delta neg">−5.0 pts</td>' in changes  # the first class's precision fell
+    assert '<td class="num delta pos">+5.0 pts</td>' in changes
+    assert "1 new, 2 resolved and 4 still suspected" in changes
+    assert "10.0% → 20.0%" in changes  # a confusion that grew
+    assert gates.count('class="badge wrong">failed') == 2 and gates.count('class="badge correct">passed') == 1
+    assert "min 0.9" in gates and "max 0" in gates
+
+
+def test_configuration_appendix_flattens_nested_settings(full):
+    _, html, parsed = full
+    ids = [a.get("id") for _, a in parsed.elements if a.get("id")]
+    assert ids.index("config") == ids.index("caveats") - 1
+    config = _chapter(html, "config")
+    assert '<code>train.augment.flip</code></th><td class="config-value">true<' in config
+    assert '<code>train.augment.scale</code></th><td class="config-value">0.9, 1.1<' in config
+    assert "<code>split.val</code>" in config and "my &lt;probe&gt;.jpg" in config
+
+
+def test_audit_and_changes_escape_names_and_paths(full):
+    _, html, _ = full
+    for section_id in ("summary", "audit", "changes", "gates", "config"):
+        chapter = _chapter(html, section_id)
+        assert "<b>" not in chapter and "<i>" not in chapter and "<prev>" not in chapter, section_id
+        assert "odd <" not in chapter and "<co>" not in chapter and "<probe>" not in chapter, section_id
+    assert "&lt;b&gt;x&lt;/b&gt;" in _chapter(html, "audit")
+    assert "gone &lt;i&gt;" in _chapter(html, "changes") and "&lt;prev&gt;" in _chapter(html, "changes")
+
+
+def test_full_report_stays_offline(full):
+    out, html, parsed = full
+    assert not re.search(r"(https?:)?//[a-z0-9]", html.split("</style>", 1)[1], re.IGNORECASE)
+    assert "url(" not in parsed.style and "@import" not in parsed.style
+    srcs = [a["src"] for t, a in parsed.elements if t == "img"]
+    assert any(src.startswith("assets/audit-") for src in srcs)
+    for src in srcs:
+        assert not re.match(r"^([a-z][a-z0-9+.-]*:|/|\\)", src, re.IGNORECASE), src
+        assert (out / unquote(src)).is_file(), src
+
+
+def test_sections_absent_without_audit_changes_or_gates(rendered):
+    _, html, parsed = rendered
+    ids = {a.get("id") for _, a in parsed.elements}
+    assert not {"audit", "changes", "gates"} & ids
+    assert "config" in ids  # the configuration is always shown
+    assert "Quality gates" not in html and "since the last audit" not in html.lower()
+    assert not parsed.with_class("div", "gates-box")
+
+
+def test_checks_that_did_not_run_say_why(tmp_path):
+    from reportgen.audit import Audit
+
+    report = make_report(tmp_path, figures=("montage", "reliability", "mean_cams", "label_issues"))
+    not_run = {"label_issues": "switched off (--label-check off)", "calibration": "the test split is empty"}
+    report = dataclasses.replace(report, audit=Audit(not_run={**not_run, "embeddings": "no <features>"}))
+    html = render_html(report, tmp_path).read_text("utf-8")
+    audit = _chapter(html, "audit")
+    assert "The label check did not run: switched off (--label-check off)." in audit
+    assert "The calibration check did not run: the test split is empty." in audit
+    assert "The duplicate check did not run." in audit and "The image-health check did not run." in audit
+    assert "Embeddings did not run: no &lt;features&gt;" in audit
+    assert "figures/reliability.png" in audit  # placed even though the check itself did not run
+    other = _chapter(html, "audit-checks")
+    assert "Other figures" in other and "Label issues" in other and "reliability" not in other
+
+
+def test_all_gates_passed_box_is_green(tmp_path):
+    report = make_report(tmp_path, gates=True)
+    report = dataclasses.replace(report, gates=tuple(dataclasses.replace(g, passed=True) for g in report.gates))
+    html = render_html(report, tmp_path).read_text("utf-8")
+    summary = _chapter(html, "summary")
+    assert "Quality gates: 3 of 3 passed" in summary and 'class="gates-box passed"' in summary
+    assert "failed" not in summary
+
+
+def test_change_formatters_and_config_rows():
+    from reportgen.render.html import config_rows
+
+    assert formatters.fmt_points(0.021) == "+2.1 pts" and formatters.fmt_points(-0.05) == "−5.0 pts"
+    assert formatters.fmt_points(0.0001) == "±0.0 pts" and formatters.fmt_points(None) == formatters.DASH
+    assert (
+        formatters.fmt_signed(3) == "+3"
+        and formatters.fmt_signed(-1200) == "−1,200"
+        and formatters.fmt_signed(0) == "±0"
+    )
+    assert formatters.fmt_value(120.0) == "120" and formatters.fmt_value(0.85) == "0.85"
+    assert formatters.fmt_value(None) == formatters.DASH
+    assert formatters.fmt_config(True) == "true" and formatters.fmt_config([0.9, 1.1]) == "0.9, 1.1"
+    assert formatters.fmt_config([]) == formatters.DASH and formatters.fmt_config(None) == formatters.DASH
+    nested = {"seed": 0, "train": {"epochs": 4, "augment": {"flip": False}}, "empty": {}}
+    assert config_rows(nested) == [("seed", 0), ("train.epochs", 4), ("train.augment.flip", False), ("empty", {})]
+
+
+@pytest.mark.skipif(
+    shutil.which("pdfinfo") is None or shutil.which("pdftotext") is None, reason="poppler not installed"
+)
+def test_pdf_renders_audit_changes_and_gates(full):
+    from reportgen.render.pdf import render_pdf
+
+    out, _, _ = full
+    pdf = render_pdf(out / "report.html", out / "report.pdf")
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
+    assert pages >= 9 + len(NASTY_CLASSES)  # + audit (2 pages at least), changes, gates, configuration
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
+    for heading in ("Data set audit", "Suspected label errors", "Changes since the last audit", "Quality gates"):
+        assert heading in text
+    assert "gone <i>" in text and "train.augment.flip" in text
+    # the audit chapter starts a page: its heading opens the page it is on
+    page = next(p for p in text.split("\f") if "Suspected label errors" in p)
+    body = [line.strip() for line in page.splitlines() if line.strip()][1:]  # after the running header
+    assert body[0] == "Data set audit"
+
+
+def test_clean_audit_and_count_only_changes_render(tmp_path):
+    from reportgen.baseline import DatasetChanges, LabelErrorChanges
+
+    report = make_report(tmp_path, audit=True, changes=True)
+    a, ch = report.audit, report.changes
+    audit = dataclasses.replace(
+        a,
+        label_issues=dataclasses.replace(
+            a.label_issues, total=0, per_class=dict.fromkeys(a.label_issues.per_class, 0), suspects=(), shown=0
+        ),
+        duplicates=dataclasses.replace(a.duplicates, exact=0, near=0, total=0, pairs=(), shown=0, leaks_by_splits={}),
+        shortcuts=dataclasses.replace(
+            a.shortcuts,
+            classes=tuple(dataclasses.replace(c, flagged=False, reasons=()) for c in a.shortcuts.classes),
+            flagged=(),
+        ),
+        stamps=dataclasses.replace(a.stamps, flagged=(), classes=()),
+        health=dataclasses.replace(a.health, total=0, issues=(), shown=0, per_class={}),
+    )
+    rows = tuple(
+        dataclasses.replace(r, added=None, removed=None, moved_in=None, moved_out=None) for r in ch.dataset.per_class
+    )
+    changes = dataclasses.replace(
+        ch,
+        dataset=DatasetChanges(False, (), (), rows, None, None, None, note="the baseline has no per-image list"),
+        label_errors=LabelErrorChanges(False, "", (), (), 0, note="the baseline has no suspects list"),
+        confusions_grown=(),
+    )
+    html = render_html(dataclasses.replace(report, audit=audit, changes=changes), tmp_path).read_text("utf-8")
+    audit_html, changes_html = _chapter(html, "audit"), _chapter(html, "changes")
+    assert "No image was flagged as a likely label error." in audit_html and "No copies were found." in audit_html
+    assert audit_html.count("No class is flagged.") == 2 and "No image failed a health check" in audit_html
+    assert "Note: the baseline has no per-image list." in changes_html and "matched by content" not in changes_html
+    assert "Not compared: the baseline has no suspects list." in changes_html
+    assert "No confusion between classes of both runs became more frequent." in changes_html

@@ -18,14 +18,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "report.html"
-# Figures with a fixed place in the report; any other entry of ``report.figures`` goes to "Audit checks".
+# Figures with a fixed place in the report; any other entry of ``report.figures`` goes to "Audit checks"
+# (titled "Other figures" when the report has an audit).
 PLACED_FIGURES = ("montage", "class_histogram", "training_curves", "confusion_matrix")
+AUDIT_FIGURES = ("reliability", "mean_cams")  # placed in the "Data set audit" chapter when the report has an audit
 EXTRA_FIGURE_TITLES = {
     "reliability": "Calibration: reliability diagram",
     "mean_cams": "Mean Grad-CAM per class",
 }
 EXTRA_FIGURE_SIZES = {"reliability": "medium"}  # CSS width class; "large" otherwise
 HEATMAP_FIGURES = frozenset({"mean_cams"})  # figures that need the per-image normalisation note
+HEALTH_CHECK_TITLES = {  # reportgen.analysis.health.CHECKS in words
+    "small": "very small",
+    "aspect": "extreme aspect ratio",
+    "low_contrast": "near-constant (low contrast)",
+    "dark": "very dark",
+    "bright": "very bright",
+    "grayscale": "grayscale in a colour set",
+}
 
 
 @dataclass(frozen=True)
@@ -88,14 +98,30 @@ def _context(report: Report) -> dict[str, Any]:
         "splits": splits,
         "split_totals": {s: sum(report.dataset.split_counts[s].values()) for s in splits},
         "test_images": sum(m.support for m in report.metrics.per_class),
-        "extra_figures": _extra_figures(report.figures),
+        "extra_figures": _extra_figures(report.figures, audit=report.audit is not None),
+        "health_titles": HEALTH_CHECK_TITLES,
+        "config_rows": config_rows(report.run.config),
         "has_cams": any(img.cam for section in report.classes for img in (*section.top, *section.bottom)),
     }
 
 
-def _extra_figures(figures: dict[str, str]) -> list[ExtraFigure]:
-    known = [key for key in EXTRA_FIGURE_TITLES if key in figures]
-    others = sorted(key for key in figures if key not in PLACED_FIGURES and key not in EXTRA_FIGURE_TITLES)
+def config_rows(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """The configuration as (dotted key, value) rows in its own order; nested dicts give ``train.epochs``."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows += config_rows(value, f"{name}.")
+        else:
+            rows.append((name, value))
+    return rows
+
+
+def _extra_figures(figures: dict[str, str], *, audit: bool) -> list[ExtraFigure]:
+    """Figures for the "Audit checks" area: those without a place, and the audit's own when there is no audit."""
+    placed = (*PLACED_FIGURES, *AUDIT_FIGURES) if audit else PLACED_FIGURES
+    known = [key for key in EXTRA_FIGURE_TITLES if key in figures and key not in placed]
+    others = sorted(key for key in figures if key not in placed and key not in EXTRA_FIGURE_TITLES)
     return [
         ExtraFigure(
             key,
