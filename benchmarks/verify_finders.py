@@ -77,16 +77,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--noise", type=float, default=0.05, help="fraction of images moved to a wrong class")
     parser.add_argument("--redraws", type=int, default=10, help="label-only noise redraws on the same embeddings")
     parser.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs of the shortcut check")
-    parser.add_argument("--lr", type=float, default=3e-3,
-                        help="fine-tuning learning rate of the shortcut check (the head learns 10x faster); "
-                        "at the example's 3e-4 the model hardly learns the patch in 10 epochs on food101-pss")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=3e-3,
+        help="fine-tuning learning rate of the shortcut check (the head learns 10x faster); "
+        "at the example's 3e-4 the model hardly learns the patch in 10 epochs on food101-pss",
+    )
     parser.add_argument("--patch-class", type=int, default=1, help="class index that gets the patch")
     parser.add_argument("--patch-size", type=float, default=0.12, help="patch side, fraction of the shorter side")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--save-maps", type=Path, help="folder to save each shortcut run's Grad-CAM maps in")
-    parser.add_argument("--shortcut-modes", default="stamp,split,control",
-                        help="comma-separated: stamp (patch one class), split (patch half of a class, "
-                        "moved to its own folder), control (no patch)")
+    parser.add_argument(
+        "--shortcut-modes",
+        default="stamp,split,control",
+        help="comma-separated: stamp (patch one class), split (patch half of a class, "
+        "moved to its own folder), control (no patch)",
+    )
     for name in ("labels", "duplicates", "shortcuts"):
         parser.add_argument(f"--skip-{name}", action="store_true")
     return parser
@@ -149,10 +156,14 @@ def check_labels(args: argparse.Namespace, runtime: Runtime, root: Path) -> None
     precision, recall = _pr(found, truth)
     adjusted = _pr(found - (before - truth), truth)[0]
     print(f"images {n}, moved {len(truth)}, flagged {len(found)}; flagged with the original labels: {len(before)}")
-    print(f"precision {precision:.3f}  recall {recall:.3f}  "
-          f"precision not counting the {len(before)} pre-existing suspects {adjusted:.3f}")
-    print(f"estimated noise rate {issues.noise_rate:.3f} (planted {len(truth) / n:.3f}); "
-          f"out-of-sample accuracy vs given labels {issues.probs_accuracy:.3f}")
+    print(
+        f"precision {precision:.3f}  recall {recall:.3f}  "
+        f"precision not counting the {len(before)} pre-existing suspects {adjusted:.3f}"
+    )
+    print(
+        f"estimated noise rate {issues.noise_rate:.3f} (planted {len(truth) / n:.3f}); "
+        f"out-of-sample accuracy vs given labels {issues.probs_accuracy:.3f}"
+    )
     print(f"time: embeddings {embed_s:.1f} s, cross_val_probs {cv_s:.1f} s, find_label_issues {cl_s:.2f} s")
     _label_redraws(emb, clean_labels, before, k, args)
     cal = compute_calibration(probs, images.labels)
@@ -176,8 +187,10 @@ def _label_redraws(emb: np.ndarray, clean: np.ndarray, before: set[int], k: int,
         precision, recall = _pr(found, truth)
         rows.append((precision, _pr(found - (before - truth), truth)[0], recall))
     r = np.array(rows)
-    print(f"{args.redraws} label-only redraws: precision mean {r[:, 0].mean():.3f} (min {r[:, 0].min():.3f}), "
-          f"not counting pre-existing {r[:, 1].mean():.3f}, recall mean {r[:, 2].mean():.3f} (min {r[:, 2].min():.3f})")
+    print(
+        f"{args.redraws} label-only redraws: precision mean {r[:, 0].mean():.3f} (min {r[:, 0].min():.3f}), "
+        f"not counting pre-existing {r[:, 1].mean():.3f}, recall mean {r[:, 2].mean():.3f} (min {r[:, 2].min():.3f})"
+    )
 
 
 # ------------------------------------------------------------------------------------------- duplicates
@@ -236,8 +249,9 @@ def _report_duplicates(dups, truth: dict, images: LoadedImages) -> None:
         found = {k for k, p in listed.items() if p.kind == kind}
         want = {k for k, v in truth.items() if v.startswith("exact") == (kind == "exact")}
         precision, recall = _pr(found, want)
-        print(f"{kind:5s} pairs: found {len(found)}, planted {len(want)}, "
-              f"precision {precision:.3f}, recall {recall:.3f}")
+        print(
+            f"{kind:5s} pairs: found {len(found)}, planted {len(want)}, precision {precision:.3f}, recall {recall:.3f}"
+        )
     for variant in _VARIANTS:
         want = {k for k, v in truth.items() if v == variant}
         sims = [listed[k].similarity for k in want if k in listed]
@@ -245,8 +259,10 @@ def _report_duplicates(dups, truth: dict, images: LoadedImages) -> None:
     leak_found = {k for k, p in listed.items() if p.leaks}
     across_found = {k for k, p in listed.items() if p.across_classes}
     across_want = {k for k, v in truth.items() if v == "exact-other-class"}
-    print(f"leaking pairs: found {len(leak_found)} ({dups.leaks_by_splits}), precision/recall "
-          f"{_pr(leak_found, set(truth))}; across classes: precision/recall {_pr(across_found, across_want)}")
+    print(
+        f"leaking pairs: found {len(leak_found)} ({dups.leaks_by_splits}), precision/recall "
+        f"{_pr(leak_found, set(truth))}; across classes: precision/recall {_pr(across_found, across_want)}"
+    )
     missed = sorted(set(truth) - set(listed))
     if missed:
         print("missed:", [(images.rel_paths[b], truth[(a, b)]) for a, b in missed])
@@ -258,8 +274,10 @@ def _duplicate_scaling() -> None:
     emb[5000:5010] = emb[:10] + 0.01
     start = time.perf_counter()
     dups = find_duplicates([str(i) for i in range(10_000)], np.zeros(10_000, int), emb, threshold=0.9999)
-    print(f"scaling: 10,000 random 1280-d embeddings in {time.perf_counter() - start:.1f} s "
-          f"({dups.n_near_pairs} planted pairs found of 10)")
+    print(
+        f"scaling: 10,000 random 1280-d embeddings in {time.perf_counter() - start:.1f} s "
+        f"({dups.n_near_pairs} planted pairs found of 10)"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- health
@@ -361,9 +379,11 @@ def _plant_patch(root: Path, class_name: str, mode: str, size: float) -> str | N
 def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode: str) -> None:
     _copy_set(args.data, root)
     class_name = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))[args.patch_class]
-    print(f"\n== shortcuts ({mode}): {_MODES[mode].format(class_name)}; magenta square of "
-          f"{args.patch_size:.0%} of the shorter side near the top-left; "
-          f"{args.epochs}-epoch fine-tune, lr {args.lr:g} ==")
+    print(
+        f"\n== shortcuts ({mode}): {_MODES[mode].format(class_name)}; magenta square of "
+        f"{args.patch_size:.0%} of the shorter side near the top-left; "
+        f"{args.epochs}-epoch fine-tune, lr {args.lr:g} =="
+    )
     patched = _plant_patch(root, class_name, mode, args.patch_size)
     images = _load(root)
     target = images.class_names.index(patched or class_name)
@@ -372,30 +392,50 @@ def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode
     model, spec = build_model("efficientnet_lite0", len(images.class_names), "DEFAULT")
     start = time.perf_counter()
     recipe = TrainConfig(epochs=args.epochs, learning_rate=args.lr)
-    train_model(model, spec, images.pixels, images.labels, np.flatnonzero(splits == "train"),
-                np.flatnonzero(splits == "val"), recipe, runtime, seed=args.seed, progress=False)
+    train_model(
+        model,
+        spec,
+        images.pixels,
+        images.labels,
+        np.flatnonzero(splits == "train"),
+        np.flatnonzero(splits == "val"),
+        recipe,
+        runtime,
+        seed=args.seed,
+        progress=False,
+    )
     train_s = time.perf_counter() - start
     test = np.flatnonzero(splits == "test")
     probs = run_model(model, spec, images.pixels[test], runtime, progress=False).probs
     correct = test[probs.argmax(axis=1) == images.labels[test]]
     start = time.perf_counter()
-    cams = compute_cams(model, spec, images.pixels, [(int(i), int(images.labels[i])) for i in correct],
-                        runtime, progress=False)
+    cams = compute_cams(
+        model, spec, images.pixels, [(int(i), int(images.labels[i])) for i in correct], runtime, progress=False
+    )
     cam_s = time.perf_counter() - start
-    maps_by_class = [np.stack([cams.get(int(i), c) for i in correct if images.labels[i] == c])
-                     for c in range(len(images.class_names))]
+    maps_by_class = [
+        np.stack([cams.get(int(i), c) for i in correct if images.labels[i] == c])
+        for c in range(len(images.class_names))
+    ]
     if args.save_maps:
         args.save_maps.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(args.save_maps / f"maps-{mode}.npz", class_names=np.array(images.class_names),
-                            **{f"class{c}": m for c, m in enumerate(maps_by_class)})
+        np.savez_compressed(
+            args.save_maps / f"maps-{mode}.npz",
+            class_names=np.array(images.class_names),
+            **{f"class{c}": m for c, m in enumerate(maps_by_class)},
+        )
     start = time.perf_counter()
     result = find_shortcuts(maps_by_class)
     find_s = time.perf_counter() - start
-    print(f"test accuracy {len(correct) / len(test):.3f}; train {train_s:.0f} s, Grad-CAM {cam_s:.0f} s, "
-          f"find_shortcuts {find_s:.3f} s")
+    print(
+        f"test accuracy {len(correct) / len(test):.3f}; train {train_s:.0f} s, Grad-CAM {cam_s:.0f} s, "
+        f"find_shortcuts {find_s:.3f} s"
+    )
     flip = _patch_flip_rate(model, spec, images, test, runtime, args, target)
-    print(f"the patch alone turns {flip:.0%} of the other classes' test images into "
-          f"'{images.class_names[target]}' (how much the model relies on it)")
+    print(
+        f"the patch alone turns {flip:.0%} of the other classes' test images into "
+        f"'{images.class_names[target]}' (how much the model relies on it)"
+    )
     _print_evidence(result, images.class_names)
     expected = {target} if patched else set()
     print(f"flagged classes {sorted(result.flagged)}, planted {sorted(expected)}")
@@ -405,10 +445,12 @@ def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode
 
 def _print_evidence(result, class_names: tuple[str, ...]) -> None:
     for ev in result.classes:
-        print(f"   {class_names[ev.class_idx]:14s} n={ev.n_maps:3d} consistency {ev.consistency:.2f} "
-              f"peak spread {ev.peak_spread:.2f} region {ev.region} ({ev.region_share:.2f}) "
-              f"centroid ({ev.centroid[0]:.2f}, {ev.centroid[1]:.2f}) offset {ev.centre_offset:.2f} "
-              f"border {ev.border_share:.2f} concentration {ev.concentration:.2f}")
+        print(
+            f"   {class_names[ev.class_idx]:14s} n={ev.n_maps:3d} consistency {ev.consistency:.2f} "
+            f"peak spread {ev.peak_spread:.2f} region {ev.region} ({ev.region_share:.2f}) "
+            f"centroid ({ev.centroid[0]:.2f}, {ev.centroid[1]:.2f}) offset {ev.centre_offset:.2f} "
+            f"border {ev.border_share:.2f} concentration {ev.concentration:.2f}"
+        )
         for flag in ev.flags:
             print(f"      FLAG {flag.code}: {flag.reason}")
 
