@@ -16,6 +16,7 @@ from reportgen import __version__
 from reportgen.config import DEFAULT_MODEL, AugmentConfig, RunConfig, SplitConfig, TrainConfig
 from reportgen.configfile import apply_config_file, require_options
 from reportgen.errors import ReportgenError
+from reportgen.output import request_stop
 
 logger = logging.getLogger("reportgen")
 
@@ -251,8 +252,10 @@ def _install_sigterm_handler() -> None:
     """Turn SIGTERM into KeyboardInterrupt, so a killed job removes its staging folder."""
 
     def handler(_signum: int, _frame: object) -> None:
+        request_stop()  # in case the KeyboardInterrupt is raised where Python drops it (a weakref callback)
         raise KeyboardInterrupt
 
+    request_stop(False)
     signal.signal(signal.SIGTERM, handler)
 
 

@@ -17,6 +17,23 @@ from reportgen.errors import OutputError
 logger = logging.getLogger(__name__)
 
 MARKER = "results.json"  # a folder holding this was written by reportgen and may be replaced
+_stop_requested = False  # set by the CLI's SIGTERM handler, see request_stop
+
+
+def request_stop(requested: bool = True) -> None:
+    """Record (or clear) that this process was asked to stop; a staged output is then never published.
+
+    The CLI's SIGTERM handler raises KeyboardInterrupt, but an exception raised while a weakref callback
+    or ``__del__`` runs is only printed ("Exception ignored in ...") and dropped, and the run would go on
+    to replace the previous output. With this flag set, ``staged_output`` discards the staging folder.
+    """
+    global _stop_requested
+    _stop_requested = requested
+
+
+def stop_requested() -> bool:
+    """Whether this process was asked to stop (see :func:`request_stop`)."""
+    return _stop_requested
 
 
 @contextlib.contextmanager
@@ -37,6 +54,9 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+    if _stop_requested:  # the interrupt was swallowed on its way up: still keep the previous output
+        shutil.rmtree(stage, ignore_errors=True)
+        raise KeyboardInterrupt
     _publish(stage, out_dir)
 
 

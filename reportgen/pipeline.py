@@ -68,7 +68,7 @@ from reportgen.gallery import (
 from reportgen.gates import all_passed, check_gate_classes, evaluate_gates, parse_gates
 from reportgen.model import RANDOM_INIT, ModelSpec, build_model, load_checkpoint, save_checkpoint
 from reportgen.narrative import class_totals, narrate_report, under_represented
-from reportgen.output import staged_output, write_json, write_predictions_csv
+from reportgen.output import staged_output, stop_requested, write_json, write_predictions_csv
 from reportgen.predict import Predictions, run_model
 from reportgen.report import (
     SCHEMA_VERSION,
@@ -106,6 +106,8 @@ class _Timer:
 
     @contextlib.contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
+        if stop_requested():  # a SIGTERM whose KeyboardInterrupt was swallowed: stop at the next stage
+            raise KeyboardInterrupt
         start = time.perf_counter()
         logger.info("stage %s ...", stage)
         yield

@@ -76,8 +76,9 @@ def test_blocked_search_matches_brute_force(block_size):
     emb = _unit(rng, 120, dim=4)  # low dimension: many pairs above a moderate threshold
     sims = emb @ emb.T
     expected = {(a, b) for a in range(120) for b in range(a + 1, 120) if sims[a, b] >= 0.97}
-    dups = find_duplicates(_hashes(120), np.zeros(120, int), emb, threshold=0.97, block_size=block_size,
-                           max_pairs=10_000)
+    dups = find_duplicates(
+        _hashes(120), np.zeros(120, int), emb, threshold=0.97, block_size=block_size, max_pairs=10_000
+    )
     assert {(p.idx_a, p.idx_b) for p in dups.pairs} == expected
     assert dups.n_near_pairs == len(expected) and not dups.truncated
 
