@@ -23,6 +23,7 @@ from reportgen.analysis.stamps import Stamps
 SHOWN_SUSPECTS = 24  # suspects with thumbnails in the report; results.json lists all
 SHOWN_PAIRS = 16  # duplicate pairs shown side by side
 SHOWN_HEALTH = 24  # image-health issues with thumbnails
+WEAK_AGREEMENT = 0.85  # out-of-sample agreement with the labels below which the label check warns (food9-64px: 0.72)
 
 # (image index, class index to explain or None, prefix) -> thumbnail path, Grad-CAM overlay path or None
 AssetFn = Callable[[int, int | None], tuple[str, str | None]]
@@ -73,6 +74,7 @@ class LabelCheck:
     class_noise_rates: dict[str, float]
     suspects: tuple[SuspectView, ...]  # all, most suspect first; the first ``shown`` have thumbnails
     shown: int
+    caution: str = ""  # why the suspects deserve extra care, when the probabilities are weak
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,17 @@ def label_check_view(
         class_noise_rates={names[i]: round(r, 4) for i, r in enumerate(issues.class_noise_rates)},
         suspects=tuple(suspects),
         shown=min(shown, len(suspects)),
+        caution=_caution(issues.probs_accuracy),
+    )
+
+
+def _caution(agreement: float) -> str:
+    if agreement >= WEAK_AGREEMENT:
+        return ""
+    return (
+        f"The out-of-sample probabilities agree with only {agreement:.0%} of the given labels (below "
+        f"{WEAK_AGREEMENT:.0%}): the features separate these classes poorly, so many suspects may be hard or "
+        "ambiguous images rather than wrong labels. Look at them before relabelling."
     )
 
 

@@ -427,3 +427,16 @@ def test_clean_audit_and_count_only_changes_render(tmp_path):
     assert "Note: the baseline has no per-image list." in changes_html and "matched by content" not in changes_html
     assert "Not compared: the baseline has no suspects list." in changes_html
     assert "No confusion between classes of both runs became more frequent." in changes_html
+
+
+def test_weak_label_check_carries_its_caution(tmp_path):
+    report = make_report(tmp_path, audit=True)
+    assert report.audit.label_issues.caution == ""
+    html = render_html(report, tmp_path).read_text("utf-8")
+    assert "Look at them before relabelling" not in html
+    weak = dataclasses.replace(
+        report.audit.label_issues, caution="agree with only 72% <b>: Look at them before relabelling."
+    )
+    report = dataclasses.replace(report, audit=dataclasses.replace(report.audit, label_issues=weak))
+    html = render_html(report, tmp_path).read_text("utf-8")
+    assert "agree with only 72% &lt;b&gt;: Look at them before relabelling." in _chapter(html, "audit")
