@@ -24,17 +24,18 @@ import torch
 from torch import nn
 
 from reportgen import __version__
-from reportgen.analysis.calibration import calibration_verdict, compute_calibration
+from reportgen.analysis.calibration import Calibration, CalibrationVerdict, calibration_verdict, compute_calibration
 from reportgen.analysis.cams import CamMaps, compute_cams
-from reportgen.analysis.duplicates import find_duplicates
+from reportgen.analysis.duplicates import Duplicates, find_duplicates
 from reportgen.analysis.extremes import find_extremes
-from reportgen.analysis.health import check_health
-from reportgen.analysis.label_issues import cross_val_probs, find_label_issues
+from reportgen.analysis.health import Health, check_health
+from reportgen.analysis.label_issues import LabelIssues, cross_val_probs, find_label_issues
 from reportgen.analysis.metrics import compute_metrics
 from reportgen.analysis.shortcuts import class_mean_map, find_shortcuts
-from reportgen.analysis.stamps import find_stamps
+from reportgen.analysis.stamps import Stamps, find_stamps
 from reportgen.audit import (
     SHOWN_SUSPECTS,
+    AssetFn,
     Audit,
     DatasetIndex,
     calibration_view,
@@ -308,13 +309,13 @@ def _pretrained_features(
 class _Defects:
     """The finders' raw results (indices, not names) and why a check did not run."""
 
-    label_issues: Any = None
+    label_issues: LabelIssues | None = None
     label_method: str = ""
     label_folds: int = 0
-    duplicates: Any = None
-    calibration: Any = None
-    health: Any = None
-    stamps: Any = None
+    duplicates: Duplicates | None = None
+    calibration: tuple[Calibration, CalibrationVerdict] | None = None
+    health: Health | None = None
+    stamps: Stamps | None = None
     not_run: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def cam_requests(self) -> list[tuple[int, int]]:
@@ -330,7 +331,7 @@ class _Defects:
         splits: np.ndarray,
         predictions: Predictions,
         cams: CamMaps | None,
-        assets: Any,
+        assets: AssetFn,
     ) -> Audit | None:
         """The report's audit block, with thumbnails written through ``assets``."""
         if not config.audit:
