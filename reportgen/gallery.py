@@ -79,14 +79,7 @@ def write_gallery_assets(
         paths relative to ``out_dir``; a map missing from ``cams`` leaves its field ``None``.
     """
     writer = AssetWriter(Path(out_dir), pixels, cams, {n: i for i, n in enumerate(class_names)}, quality, max_side)
-    return tuple(
-        dataclasses.replace(
-            section,
-            top=tuple(writer.gallery_image(image, index_of[image.rel_path]) for image in section.top),
-            bottom=tuple(writer.gallery_image(image, index_of[image.rel_path]) for image in section.bottom),
-        )
-        for section in sections
-    )
+    return writer.gallery_sections(sections, index_of)
 
 
 def write_probe_assets(
@@ -128,6 +121,19 @@ class AssetWriter:
         self.quality = quality
         self.max_side = max_side
         self.written: set[str] = set()
+
+    def gallery_sections(
+        self, sections: Sequence[ClassSection], index_of: Mapping[str, int]
+    ) -> tuple[ClassSection, ...]:
+        """Sections whose gallery images point to their written thumbnails and overlays."""
+        return tuple(
+            dataclasses.replace(
+                section,
+                top=tuple(self.gallery_image(image, index_of[image.rel_path]) for image in section.top),
+                bottom=tuple(self.gallery_image(image, index_of[image.rel_path]) for image in section.bottom),
+            )
+            for section in sections
+        )
 
     def gallery_image(self, image: GalleryImage, image_idx: int) -> GalleryImage:
         """Thumbnail and overlays of a gallery image."""

@@ -29,7 +29,7 @@ from reportgen.analysis.cams import CamMaps, compute_cams
 from reportgen.analysis.duplicates import Duplicates, find_duplicates
 from reportgen.analysis.extremes import find_extremes
 from reportgen.analysis.health import Health, check_health
-from reportgen.analysis.label_issues import LabelIssues, cross_val_probs, find_label_issues
+from reportgen.analysis.label_issues import LabelIssues, cross_val_probs, find_label_issues, stratified_folds
 from reportgen.analysis.metrics import compute_metrics
 from reportgen.analysis.shortcuts import class_mean_map, find_shortcuts
 from reportgen.analysis.stamps import Stamps, find_stamps
@@ -63,7 +63,6 @@ from reportgen.gallery import (
     THUMB_SIDE,
     AssetWriter,
     cam_requests,
-    write_gallery_assets,
     write_probe_assets,
 )
 from reportgen.gates import all_passed, check_gate_classes, evaluate_gates, parse_gates
@@ -206,12 +205,15 @@ def run(config: RunConfig) -> RunOutcome:
                     batch_size=config.cam_batch_size,
                     progress=config.progress,
                 )
+        maps_by_class = _maps_by_class(cams, predictions) if cams is not None else None
         with timer("assets"):
             writer = AssetWriter(
                 stage, images.pixels, cams, {n: i for i, n in enumerate(images.class_names)}, JPEG_QUALITY, THUMB_SIDE
             )
-            sections = write_gallery_assets(sections, images.pixels, index_of, images.class_names, stage, cams)
-            audit = findings.audit_view(config, images, splits, predictions, cams, writer.image_assets)
+            sections = writer.gallery_sections(sections, index_of)
+            audit = findings.audit_view(
+                config, images, splits, predictions.predicted, maps_by_class, writer.image_assets
+            )
             probes = _probes(config, model, spec, probe_pixels, images.class_names, runtime, stage)
         report = Report(
             schema_version=SCHEMA_VERSION,
@@ -238,7 +240,7 @@ def run(config: RunConfig) -> RunOutcome:
             report, facts=class_facts(audit, images.class_names) if audit else None, calibrated=calibrated
         )
         with timer("figures"):
-            figures = _figures(report, images, predictions, cams, findings, stage / FIGURES, config.seed)
+            figures = _figures(report, images, maps_by_class, findings, stage / FIGURES, config.seed)
         report = dataclasses.replace(report, figures={k: f"{FIGURES}/{v}" for k, v in figures.items()})
         results = {**to_dict(report), "images": _image_entries(images, splits)}
         if previous is not None:
@@ -329,8 +331,8 @@ class _Defects:
         config: RunConfig,
         images: LoadedImages,
         splits: np.ndarray,
-        predictions: Predictions,
-        cams: CamMaps | None,
+        predicted: np.ndarray,
+        maps_by_class: list[np.ndarray] | None,
         assets: AssetFn,
     ) -> Audit | None:
         """The report's audit block, with thumbnails written through ``assets``."""
@@ -339,8 +341,8 @@ class _Defects:
         index = DatasetIndex(images.rel_paths, images.labels, splits, images.class_names)
         shortcuts = None
         not_run = dict(self.not_run)
-        if cams is not None:
-            shortcuts = shortcut_view(find_shortcuts(_maps_by_class(cams, predictions)), images.class_names)
+        if maps_by_class is not None:
+            shortcuts = shortcut_view(find_shortcuts(maps_by_class), images.class_names)
         else:
             not_run["shortcuts"] = "Grad-CAM was switched off (--no-cam)"
         return Audit(
@@ -349,7 +351,7 @@ class _Defects:
             else label_check_view(
                 self.label_issues,
                 index,
-                predictions.predicted,
+                predicted,
                 method=self.label_method,
                 folds=self.label_folds,
                 assets=assets,
@@ -421,12 +423,10 @@ def _find_defects(
 
 def _finetune_oos_probs(config: RunConfig, images: LoadedImages, runtime: Runtime, folds: int) -> np.ndarray:
     """Out-of-sample probabilities from K fine-tunings, each on all images outside one fold (costly)."""
-    from sklearn.model_selection import StratifiedKFold
-
-    n_folds = max(2, min(folds, int(np.bincount(images.labels).min())))
-    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=config.seed)
+    folds_split = stratified_folds(images.labels, folds, config.seed)
+    n_folds = len(folds_split)
     probs = np.zeros((len(images.labels), len(images.class_names)), dtype=np.float32)
-    for fold, (train_idx, held_out) in enumerate(splitter.split(np.zeros(len(images.labels)), images.labels)):
+    for fold, (train_idx, held_out) in enumerate(folds_split):
         logger.info("label check: fine-tuning fold %d/%d on %d images", fold + 1, n_folds, len(train_idx))
         torch.manual_seed(config.seed + fold + 1)
         model, spec = build_model(config.model, len(images.class_names), config.weights)
@@ -499,8 +499,7 @@ def _probes(
 def _figures(
     report: Report,
     images: LoadedImages,
-    predictions: Predictions,
-    cams: CamMaps | None,
+    maps_by_class: list[np.ndarray] | None,
     findings: _Defects,
     folder: Path,
     seed: int,
@@ -531,8 +530,8 @@ def _figures(
             folder / "reliability.png",
         )
         drawn["reliability"] = "reliability.png"
-    if cams is not None and report.audit and report.audit.shortcuts:
-        maps = np.stack([class_mean_map(m) for m in _maps_by_class(cams, predictions)])
+    if maps_by_class is not None and report.audit and report.audit.shortcuts:
+        maps = np.stack([class_mean_map(m) for m in maps_by_class])
         flags = [c.flagged for c in report.audit.shortcuts.classes]
         plot_mean_cams(maps, names, flags, folder / "mean_cams.png")
         drawn["mean_cams"] = "mean_cams.png"

@@ -111,18 +111,25 @@ def cross_val_probs(
         ``(N, C)`` float64 probabilities; each row sums to 1.
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
 
     x, y, n_classes = _validate_inputs(embeddings, labels, num_classes)
-    n_folds = _fold_count(y, folds)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     probs = np.zeros((len(y), n_classes))
-    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for fold, (train, held_out) in enumerate(splitter.split(x, y)):
+    splits = stratified_folds(y, folds, seed)
+    for fold, (train, held_out) in enumerate(splits):
         model = LogisticRegression(C=c, max_iter=max_iter).fit(x[train], y[train])
         probs[np.ix_(held_out, model.classes_)] = model.predict_proba(x[held_out])
-        logger.debug("label check fold %d/%d: %d held out", fold + 1, n_folds, len(held_out))
+        logger.debug("label check fold %d/%d: %d held out", fold + 1, len(splits), len(held_out))
     return probs
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded stratified K-fold ``(train, held_out)`` index pairs; K is lowered to the smallest class (>= 2)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.asarray(labels)
+    splitter = StratifiedKFold(n_splits=_fold_count(labels, folds), shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), labels))
 
 
 def _validate_inputs(
