@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from reportgen import __version__
-from reportgen.config import DEFAULT_MODEL, AugmentConfig, RunConfig, SplitConfig, TrainConfig
+from reportgen.config import DEFAULT_MODEL, RECIPES, RunConfig, SplitConfig, TrainConfig
 from reportgen.configfile import apply_config_file, require_options
 from reportgen.errors import ReportgenError
 from reportgen.output import request_stop
@@ -58,15 +58,40 @@ def main() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Drives split, augmentation and training.")
 @click.option("--train-fraction", type=float, default=0.6, show_default=True)
 @click.option("--val-fraction", type=float, default=0.2, show_default=True, help="The test split takes the rest.")
-@click.option("--epochs", type=click.IntRange(min=0), default=4, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--lr", "learning_rate", type=float, default=3e-4, show_default=True)
-@click.option("--head-lr-factor", type=float, default=10.0, show_default=True)
-@click.option("--momentum", type=float, default=0.9, show_default=True)
-@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
-@click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flip in training.")
-@click.option("--translate-px", type=float, default=30.0, show_default=True, help="Random X/Y shift, +/- px.")
-@click.option("--scale-range", type=(float, float), default=(0.9, 1.1), show_default=True)
+@click.option(
+    "--recipe",
+    type=click.Choice(sorted(RECIPES)),
+    default="default",
+    show_default=True,
+    help="Named training defaults: 'default' (linear probe, then fine-tuning; measured in benchmarks/recipes.py) "
+    "or 'example' (the MathWorks example's SGDM recipe, exactly). The training options below override it.",
+)
+@click.option("--epochs", type=click.IntRange(min=0), help="[recipe] Fine-tuning epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="[recipe]")
+@click.option("--lr", "learning_rate", type=float, help="[recipe] Learning rate of the backbone.")
+@click.option("--head-lr-factor", type=float, help="[recipe] The head's learning rate is this many times larger.")
+@click.option("--momentum", type=float, help="[recipe]")
+@click.option("--weight-decay", type=float, help="[recipe]")
+@click.option(
+    "--head-init", type=click.Choice(["probe", "random"]), help="[recipe] Start the head from the linear probe."
+)
+@click.option(
+    "--batchnorm",
+    type=click.Choice(["frozen", "train", "recalibrate"]),
+    help="[recipe] Batch-norm statistics: kept, updated by training batches, or recomputed after each epoch.",
+)
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), help="[recipe] Learning-rate schedule.")
+@click.option(
+    "--keep",
+    type=click.Choice(["best", "last"]),
+    help="[recipe] Keep the epoch of lowest validation loss, or the last.",
+)
+@click.option("--flip/--no-flip", default=None, help="[recipe] Random horizontal flip in training.")
+@click.option("--translate-px", type=float, help="[recipe] Random X/Y shift, +/- px.")
+@click.option("--scale-range", type=(float, float), help="[recipe] Random X/Y scale range.")
+@click.option(
+    "--padding", type=click.Choice(["zeros", "reflection"]), help="[recipe] What fills pixels shifted into view."
+)
 @click.option("--top-k", type=click.IntRange(min=0), default=4, show_default=True, help="Max-activating images.")
 @click.option("--bottom-k", type=click.IntRange(min=0), default=9, show_default=True, help="Min-activating images.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -183,24 +208,26 @@ def _summary(payload: dict[str, Any]) -> None:
     click.echo("reportgen-summary " + json.dumps(payload, ensure_ascii=False, sort_keys=False))
 
 
+TRAIN_OPTIONS = ("epochs", "batch_size", "learning_rate", "head_lr_factor", "momentum", "weight_decay")
+TRAIN_OPTIONS += ("head_init", "batchnorm", "schedule", "keep")
+AUGMENT_OPTIONS = ("flip", "translate_px", "padding")
+
+
+def recipe_config(options: dict[str, Any]) -> TrainConfig:
+    """The named recipe's training configuration with every training option that was given put in."""
+    recipe = RECIPES[options.get("recipe") or "default"]
+    given = {k: options[k] for k in TRAIN_OPTIONS if options.get(k) is not None}
+    augment = {k: options[k] for k in AUGMENT_OPTIONS if options.get(k) is not None}
+    if options.get("scale_range") is not None:
+        augment["scale_min"], augment["scale_max"] = options["scale_range"]
+    return replace(recipe, augment=replace(recipe.augment, **augment), **given)
+
+
 def config_from_options(options: dict[str, Any]) -> RunConfig:
     """Build the frozen run configuration from the CLI's option values."""
-    augment = AugmentConfig(
-        flip=options["flip"],
-        translate_px=options["translate_px"],
-        scale_min=options["scale_range"][0],
-        scale_max=options["scale_range"][1],
-    )
-    train = TrainConfig(
-        epochs=options["epochs"],
-        batch_size=options["batch_size"],
-        learning_rate=options["learning_rate"],
-        head_lr_factor=options["head_lr_factor"],
-        momentum=options["momentum"],
-        weight_decay=options["weight_decay"],
-        augment=augment,
-    )
     return RunConfig(
+        recipe=options["recipe"],
+        train=recipe_config(options),
         data_dir=options["data_dir"],
         out_dir=options["out_dir"],
         model=options["model"],
@@ -208,7 +235,6 @@ def config_from_options(options: dict[str, Any]) -> RunConfig:
         checkpoint=options["checkpoint"],
         seed=options["seed"],
         split=SplitConfig(options["train_fraction"], options["val_fraction"]),
-        train=train,
         top_k=options["top_k"],
         bottom_k=options["bottom_k"],
         device=options["device"],
@@ -244,8 +270,10 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     logging.basicConfig(level=level, handlers=[console])
     if verbose < 2:
-        for noisy in ("PIL", "matplotlib", "fontTools", "weasyprint", "timm"):
+        for noisy in ("PIL", "matplotlib", "fontTools", "timm"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    if verbose < 1:  # WeasyPrint warns about optional system libraries (HarfBuzz-Subset) on every PDF
+        logging.getLogger("weasyprint").setLevel(logging.ERROR)
 
 
 def _install_sigterm_handler() -> None:

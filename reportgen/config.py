@@ -1,4 +1,4 @@
-"""Run configuration: frozen dataclasses whose defaults are the MathWorks example's recipe."""
+"""Run configuration: frozen dataclasses, and the named training recipes."""
 
 from __future__ import annotations
 
@@ -20,17 +20,18 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-image augmentation (the example's ``imageDataAugmenter``)."""
+    """Training-image augmentation (the example's ``imageDataAugmenter`` by default)."""
 
     flip: bool = True  # random horizontal reflection
     translate_px: float = 30.0  # random X and Y shift, +/- pixels of the model input
     scale_min: float = 0.9  # random X and Y scale range, drawn independently per axis
     scale_max: float = 1.1
+    padding: str = "zeros"  # zeros (black, as MATLAB) | reflection: what fills pixels shifted into view
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Fine-tuning recipe (the example's ``trainingOptions('sgdm', ...)``)."""
+    """Fine-tuning recipe; these defaults are the example's ``trainingOptions('sgdm', ...)``."""
 
     epochs: int = 4
     batch_size: int = 10
@@ -39,6 +40,29 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4  # MATLAB's default L2Regularization
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    head_init: str = "random"  # random | probe: start the head from the linear probe (LP-FT)
+    batchnorm: str = "train"  # train | frozen (running statistics kept) | recalibrate (after each epoch)
+    schedule: str = "constant"  # constant | cosine: learning rate over the steps of all epochs
+    keep: str = "last"  # last | best: the epoch (0 = the starting model) with the lowest validation loss
+    label_smoothing: float = 0.0  # share of each target spread over the other classes (training loss only)
+    freeze_fraction: float = 0.0  # leading share of the backbone's parameter tensors kept fixed (faster steps)
+
+
+EXAMPLE_RECIPE = TrainConfig()  # the MathWorks example, exactly: SGDM 3e-4, head x10, batch 10, 4 epochs
+RECIPES: dict[str, TrainConfig] = {
+    "default": TrainConfig(
+        epochs=4,
+        batch_size=10,
+        learning_rate=1e-3,
+        head_lr_factor=1.0,
+        augment=AugmentConfig(translate_px=10.0, padding="reflection"),
+        head_init="probe",
+        batchnorm="frozen",
+        schedule="cosine",
+        keep="best",
+    ),
+    "example": EXAMPLE_RECIPE,
+}
 
 
 @dataclass(frozen=True)
@@ -52,7 +76,8 @@ class RunConfig:
     checkpoint: Path | None = None  # load this fine-tuned model instead of training
     seed: int = 0
     split: SplitConfig = field(default_factory=SplitConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    recipe: str = "default"  # the named training defaults that ``train`` started from (RECIPES)
+    train: TrainConfig = field(default_factory=lambda: RECIPES["default"])
     top_k: int = 4  # max-activating images shown per class
     bottom_k: int = 9  # min-activating images shown per class
     device: str = "auto"  # auto | cpu | cuda

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 if TYPE_CHECKING:
-    from reportgen.train import EpochStats  # a type only: importing train would import torch
+    from reportgen.history import EpochStats
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -117,26 +117,48 @@ def _stacked_bars(
 
 
 @_styled
-def plot_training_curves(epochs: Sequence[EpochStats], path: Path) -> None:
-    """Write loss and accuracy per epoch for training and validation, as two panels side by side."""
-    fig = _figure(WIDTH_IN, 2.7)
+def plot_training_curves(
+    epochs: Sequence[EpochStats],
+    path: Path,
+    *,
+    start: tuple[float | None, float | None] = (None, None),
+    references: Mapping[str, float | None] | None = None,
+    kept: int | None = None,
+) -> None:
+    """Write loss and accuracy per epoch for training and validation, as two panels side by side.
+
+    ``start`` is the starting model's validation (loss, accuracy), drawn at epoch 0; ``references`` are
+    validation accuracies of reference classifiers, drawn as horizontal lines; ``kept`` marks the kept epoch.
+    """
+    fig = _figure(WIDTH_IN, 2.9)
     loss_ax, acc_ax = fig.subplots(1, 2)
     x = [e.epoch for e in epochs]
     panels = (
-        (loss_ax, "Loss", "train_loss", "val_loss", 1.0),
-        (acc_ax, "Accuracy (%)", "train_accuracy", "val_accuracy", 100.0),
+        (loss_ax, "Loss", "train_loss", "val_loss", 1.0, start[0]),
+        (acc_ax, "Accuracy (%)", "train_accuracy", "val_accuracy", 100.0, start[1]),
     )
-    for ax, title, train_field, val_field, scale in panels:
+    for ax, title, train_field, val_field, scale, first in panels:
         train = [_nan(getattr(e, train_field), scale) for e in epochs]
         val = [_nan(getattr(e, val_field), scale) for e in epochs]
+        val_x = x
+        if first is not None:
+            val_x, val = [0, *x], [first * scale, *val]
         ax.plot(x, train, marker="o", markersize=4, color=SPLIT_COLOURS["train"], label="training")
         if not all(math.isnan(v) for v in val):
-            ax.plot(x, val, marker="s", markersize=4, linestyle="--", color="#222222", label="validation")
+            ax.plot(val_x, val, marker="s", markersize=4, linestyle="--", color="#222222", label="validation")
+        if kept is not None:
+            ax.axvline(kept, color="#2a7d2a", linewidth=1.2, alpha=0.6, label=f"kept (epoch {kept})")
         ax.set_title(title)
         ax.set_xlabel("Epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        ax.legend()
+    styles = iter([("#c0392b", ":"), ("#7f7f7f", "-.")])
+    for name, value in (references or {}).items():
+        colour, style = next(styles)
+        if value is not None:
+            acc_ax.axhline(100 * value, color=colour, linestyle=style, linewidth=1.3, label=f"{name} (val)")
+    loss_ax.legend(fontsize=7)
+    acc_ax.legend(fontsize=7, loc="lower right")
     acc_ax.set_ylim(0, 101)
     loss_ax.set_ylim(bottom=0)
     _save(fig, path)

@@ -24,6 +24,9 @@ duplicates_across_splits    over       ``audit.duplicates.across_splits`` (or ``
 duplicates_across_classes   over       ``audit.duplicates.across_classes`` (or ``n_across_classes``)
 duplicates                  over       ``audit.duplicates.total`` (or the number of its ``groups``)
 ece                         over       ``audit.calibration.ece`` (expected calibration error)
+model_vs_probe              under      ``model_check.model_vs_probe``: validation accuracy of the model minus
+                                       that of a linear probe on its pretrained features (e.g. ``=0``)
+model_unsound               over       1 when the model check's verdict is ``unsound``, else 0 (``=0``)
 ==========================  =========  ======================================================
 
 An unknown metric, a missing or unexpected class part, a threshold that is not a number, a fraction
@@ -179,6 +182,13 @@ def _class_images(results: dict[str, Any], class_name: str | None) -> Lookup:
     return Lookup(float(sum(_number(v) or 0.0 for v in per_split)))
 
 
+def _model_unsound(results: dict[str, Any], _class_name: str | None) -> Lookup:
+    verdict = _path(results, "model_check.verdict")
+    if verdict is None or verdict == "unchecked":
+        return Lookup(None, "results.json has no model_check verdict (the validation split is empty?)")
+    return Lookup(1.0 if verdict == "unsound" else 0.0)
+
+
 def _metric_def(
     name: str,
     lookup: Callable[[dict[str, Any], str | None], Lookup],
@@ -226,6 +236,8 @@ METRICS: dict[str, MetricDef] = {
         ),
         _metric_def("duplicates", _at("audit.duplicates.total", "audit.duplicates.groups"), gate=OVER, fraction=False),
         _metric_def("ece", _at("audit.calibration.ece"), gate=OVER),
+        _metric_def("model_vs_probe", _at("model_check.model_vs_probe"), fraction=False),
+        _metric_def("model_unsound", _model_unsound, gate=OVER, fraction=False),
     )
 }
 

@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reportgen.analysis.metrics import ClassMetrics, Metrics
+from reportgen.analysis.model_check import UNSOUND
 from reportgen.audit import ClassAuditFacts
 from reportgen.report import ClassSection, Confusion, GalleryImage, Report
+from reportgen.verdict import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict
 
 CONFIDENT = 0.9  # a mistake scored above this for the predicted class is worth a look at its label
 UNDER_REPRESENTED_RULE = "fewer than half as many images as the median of the other classes, counting all splits."
@@ -730,4 +732,21 @@ def narrate_report(
         top_confusions=report.top_confusions or confusion_cells(metrics.confusion, names),
     )
     found = key_findings(report, facts=facts, audit_lines=audit_lines, confident=confident)
-    return dataclasses.replace(report, findings=found, caveats=caveats(report, calibrated=calibrated))
+    report = dataclasses.replace(report, findings=found, caveats=caveats(report, calibrated=calibrated))
+    return _with_model_verdict(report)
+
+
+def _with_model_verdict(report: Report) -> Report:
+    """Add the model check's verdict and notes; when the model is unsound, say so wherever the report rests on it."""
+    check = report.model_check
+    if check is None:
+        return report
+    report = dataclasses.replace(report, model_verdict=model_verdict(check), model_notes=model_notes(check))
+    if check.verdict != UNSOUND:
+        return report
+    return dataclasses.replace(
+        report,
+        classes=tuple(dataclasses.replace(s, narrative=(UNSOUND_CAVEAT, *s.narrative)) for s in report.classes),
+        findings=tuple(f"{UNSOUND_FINDING} {f}" if i == 0 else f for i, f in enumerate(report.findings)),
+        caveats=(UNSOUND_CAVEAT, *report.caveats),
+    )

@@ -30,7 +30,9 @@ from reportgen.analysis.duplicates import Duplicates, find_duplicates
 from reportgen.analysis.extremes import find_extremes
 from reportgen.analysis.health import Health, check_health
 from reportgen.analysis.label_issues import LabelIssues, cross_val_probs, find_label_issues, stratified_folds
-from reportgen.analysis.metrics import compute_metrics
+from reportgen.analysis.metrics import compute_metrics, split_accuracy
+from reportgen.analysis.model_check import ModelCheck, check_model, references
+from reportgen.analysis.probe import LinearProbe, fit_linear_probe
 from reportgen.analysis.shortcuts import class_mean_map, find_shortcuts
 from reportgen.analysis.stamps import Stamps, find_stamps
 from reportgen.audit import (
@@ -47,7 +49,7 @@ from reportgen.audit import (
     stamp_view,
 )
 from reportgen.baseline import compare_results, load_baseline
-from reportgen.config import RunConfig
+from reportgen.config import RunConfig, TrainConfig
 from reportgen.data import LoadedImages, load_images, load_probes, scan_dataset, split_dataset
 from reportgen.errors import ReportgenError
 from reportgen.figures import (
@@ -66,6 +68,7 @@ from reportgen.gallery import (
     write_probe_assets,
 )
 from reportgen.gates import all_passed, check_gate_classes, evaluate_gates, parse_gates
+from reportgen.history import TrainingHistory
 from reportgen.model import RANDOM_INIT, ModelSpec, build_model, load_checkpoint, save_checkpoint
 from reportgen.narrative import class_totals, narrate_report, under_represented
 from reportgen.output import staged_output, stop_requested, write_json, write_predictions_csv
@@ -151,10 +154,10 @@ def run(config: RunConfig) -> RunOutcome:
         with timer("decode"):
             images = load_images(scan, spec.image_size, progress=config.progress)
         splits = split_dataset(images.labels, images.class_names, config.split, config.seed, images.root)
-        features = _Features(None, "the audit was switched off (--no-audit)")
-        if config.audit:
-            with timer("features"):
-                features = _pretrained_features(config, model, spec, images, runtime)
+        with timer("features"):
+            features = _pretrained_features(config, model, spec, images, runtime)
+        train_idx, val_idx = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "val")
+        probe = _fit_probe(features, images.labels, train_idx, len(images.class_names), config.seed)
         history = None
         if config.checkpoint is None:
             with timer("train"):
@@ -163,11 +166,12 @@ def run(config: RunConfig) -> RunOutcome:
                     spec,
                     images.pixels,
                     images.labels,
-                    np.flatnonzero(splits == "train"),
-                    np.flatnonzero(splits == "val"),
-                    config.train,
-                    runtime,
+                    train_idx=train_idx,
+                    val_idx=val_idx,
+                    config=_usable_recipe(config.train, probe),
+                    runtime=runtime,
                     seed=config.seed,
+                    probe=probe,
                     progress=config.progress,
                 )
         save_checkpoint(stage / "model.pt", model, spec, images.class_names, config.to_dict())
@@ -176,6 +180,8 @@ def run(config: RunConfig) -> RunOutcome:
                 model, spec, images.pixels, runtime, batch_size=config.eval_batch_size, progress=config.progress
             )
         predictions = Predictions(images.class_names, images.rel_paths, images.labels, splits, outputs.probs)
+        model_check = _check_model(predictions, features, probe, history)
+        logger.info("model check: %s", model_check.verdict)
         with timer("analyse"):
             metrics = compute_metrics(predictions.labels, predictions.predicted, splits, images.class_names)
             extremes = find_extremes(
@@ -230,6 +236,7 @@ def run(config: RunConfig) -> RunOutcome:
                 checkpoint=str(config.checkpoint) if config.checkpoint else None,
             ),
             training=history.epochs if history else None,
+            model_check=model_check,
             metrics=metrics,
             classes=sections,
             probes=probes,
@@ -240,7 +247,7 @@ def run(config: RunConfig) -> RunOutcome:
             report, facts=class_facts(audit, images.class_names) if audit else None, calibrated=calibrated
         )
         with timer("figures"):
-            figures = _figures(report, images, maps_by_class, findings, stage / FIGURES, config.seed)
+            figures = _figures(report, history, images, maps_by_class, findings, stage / FIGURES, config.seed)
         report = dataclasses.replace(report, figures={k: f"{FIGURES}/{v}" for k, v in figures.items()})
         results = {**to_dict(report), "images": _image_entries(images, splits)}
         if previous is not None:
@@ -284,7 +291,11 @@ def _log_to(path: Path) -> Iterator[None]:
 def _pretrained_features(
     config: RunConfig, model: nn.Module, spec: ModelSpec, images: LoadedImages, runtime: Runtime
 ) -> _Features:
-    """Features of the backbone before fine-tuning: they never saw the labels the label check tests."""
+    """Features of the backbone before fine-tuning: they never saw the labels the label check tests.
+
+    The linear probe (the default recipe's starting head and the model check's reference) and the
+    audit's label check and near-copy search are all fitted on them.
+    """
     if config.checkpoint is None:
         if spec.weights_source == RANDOM_INIT:
             return _Features(None, "the backbone has no pretrained weights (--weights none)")
@@ -305,6 +316,44 @@ def _pretrained_features(
         progress=config.progress,
     )
     return _Features(outputs.embeddings)
+
+
+def _fit_probe(
+    features: _Features, labels: np.ndarray, train_idx: np.ndarray, num_classes: int, seed: int
+) -> LinearProbe | None:
+    """The linear probe on the training split's pretrained features, or None without features."""
+    if features.embeddings is None or len(train_idx) == 0:
+        return None
+    return fit_linear_probe(features.embeddings[train_idx], labels[train_idx], num_classes=num_classes, seed=seed)
+
+
+def _usable_recipe(train: TrainConfig, probe: LinearProbe | None) -> TrainConfig:
+    """The recipe, with a random head when it asks for the probe but there are no pretrained features."""
+    if train.head_init == "probe" and probe is None:
+        logger.warning("no pretrained features for a linear probe: the new head starts from random weights")
+        return dataclasses.replace(train, head_init="random")
+    return train
+
+
+def _check_model(
+    predictions: Predictions, features: _Features, probe: LinearProbe | None, history: TrainingHistory | None
+) -> ModelCheck:
+    """Compare the model with the linear probe and the majority class on the validation split."""
+    probe_probs = None if probe is None else probe.probs(features.embeddings)
+    probe_ref, majority = references(
+        labels=predictions.labels,
+        splits=predictions.splits,
+        class_names=predictions.class_names,
+        probe_probs=probe_probs,
+    )
+    return check_model(
+        val_accuracy=split_accuracy(predictions.labels, predictions.predicted, predictions.splits, "val"),
+        test_accuracy=split_accuracy(predictions.labels, predictions.predicted, predictions.splits, "test"),
+        probe=probe_ref,
+        majority=majority,
+        history=history,
+        why_no_probe="" if probe is not None else (features.why_not or "the training split is empty"),
+    )
 
 
 @dataclass(frozen=True)
@@ -388,7 +437,7 @@ def _find_defects(
         if config.label_check == "off":
             not_run["label_issues"] = "switched off (--label-check off)"
         elif config.label_check == "finetune":
-            oos = _finetune_oos_probs(config, images, runtime, folds)
+            oos = _finetune_oos_probs(config, images, features, runtime, folds)
         elif features.embeddings is None:
             not_run["label_issues"] = features.why_not
         else:
@@ -421,26 +470,30 @@ def _find_defects(
     return _Defects(label_issues, config.label_check, folds, duplicates, calibration, health, stamps, not_run)
 
 
-def _finetune_oos_probs(config: RunConfig, images: LoadedImages, runtime: Runtime, folds: int) -> np.ndarray:
+def _finetune_oos_probs(
+    config: RunConfig, images: LoadedImages, features: _Features, runtime: Runtime, folds: int
+) -> np.ndarray:
     """Out-of-sample probabilities from K fine-tunings, each on all images outside one fold (costly)."""
     folds_split = stratified_folds(images.labels, folds, config.seed)
     n_folds = len(folds_split)
-    probs = np.zeros((len(images.labels), len(images.class_names)), dtype=np.float32)
+    num_classes = len(images.class_names)
+    probs = np.zeros((len(images.labels), num_classes), dtype=np.float32)
     for fold, (train_idx, held_out) in enumerate(folds_split):
         logger.info("label check: fine-tuning fold %d/%d on %d images", fold + 1, n_folds, len(train_idx))
         torch.manual_seed(config.seed + fold + 1)
-        model, spec = build_model(config.model, len(images.class_names), config.weights)
-        empty = np.zeros(0, dtype=np.int64)
+        model, spec = build_model(config.model, num_classes, config.weights)
+        probe = _fit_probe(features, images.labels, train_idx, num_classes, config.seed)
         train_model(
             model,
             spec,
             images.pixels,
             images.labels,
-            train_idx,
-            empty,
-            config.train,
-            runtime,
+            train_idx=train_idx,
+            val_idx=np.zeros(0, dtype=np.int64),
+            config=_usable_recipe(config.train, probe),
+            runtime=runtime,
             seed=config.seed + fold + 1,
+            probe=probe,
             progress=config.progress,
         )
         probs[held_out] = run_model(model, spec, images.pixels[held_out], runtime, progress=False).probs
@@ -498,6 +551,7 @@ def _probes(
 
 def _figures(
     report: Report,
+    history: TrainingHistory | None,
     images: LoadedImages,
     maps_by_class: list[np.ndarray] | None,
     findings: _Defects,
@@ -516,7 +570,17 @@ def _figures(
     plot_class_histogram(report.dataset.split_counts, flagged, folder / "class_histogram.png")
     drawn["class_histogram"] = "class_histogram.png"
     if report.training:
-        plot_training_curves(report.training, folder / "training_curves.png")
+        check = report.model_check
+        plot_training_curves(
+            report.training,
+            folder / "training_curves.png",
+            start=(history.start_val_loss, history.start_val_accuracy) if history else (None, None),
+            references={
+                "linear probe": check.probe.val_accuracy if check and check.probe else None,
+                "majority class": check.majority.val_accuracy if check else None,
+            },
+            kept=check.kept_epoch if check else None,
+        )
         drawn["training_curves"] = "training_curves.png"
     plot_confusion(report.metrics.confusion, report.metrics.confusion_normalised, names, folder / "confusion.png")
     drawn["confusion_matrix"] = "confusion.png"

@@ -10,12 +10,13 @@ import numpy as np
 
 from reportgen.analysis.extremes import ClassExtremes
 from reportgen.analysis.metrics import ClassMetrics, Metrics
+from reportgen.analysis.model_check import ModelCheck
 from reportgen.audit import Audit
 from reportgen.baseline import Changes
 from reportgen.data import SkippedFile
 from reportgen.gates import GateResult
+from reportgen.history import EpochStats
 from reportgen.predict import Predictions
-from reportgen.train import EpochStats
 
 SCHEMA_VERSION = 1
 
@@ -118,7 +119,10 @@ class Report:
     training: tuple[EpochStats, ...] | None  # None when loaded from a checkpoint
     metrics: Metrics
     classes: tuple[ClassSection, ...]
+    model_check: ModelCheck | None = None  # the model against a linear probe and the majority class
     top_confusions: tuple[Confusion, ...] = ()  # largest off-diagonal cells, largest first
+    model_verdict: str = ""  # one sentence: how far the model can be trusted (from model_check)
+    model_notes: tuple[str, ...] = ()  # one sentence per problem the model check found
     findings: tuple[str, ...] = ()  # 3-5 key findings for the summary, in plain sentences
     figures: dict[str, str] = field(default_factory=dict)  # figure name -> file relative to the output folder
     probes: tuple[ProbeResult, ...] = ()

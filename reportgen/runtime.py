@@ -103,7 +103,8 @@ def normalise(x: torch.Tensor, spec: ModelSpec, runtime: Runtime) -> torch.Tenso
 def augment(x: torch.Tensor, aug: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
     """Random flip, X/Y shift and independent X/Y scale of a [0, 1] batch, one warp per image.
 
-    Uncovered pixels are black, as with MATLAB's ``imageDataAugmenter``. Random numbers come from
+    Uncovered pixels are black, as with MATLAB's ``imageDataAugmenter``, or mirrored from the image
+    (``aug.padding == "reflection"``). Random numbers come from
     ``generator`` (on the CPU), so a seed fixes the augmentation whatever the device.
     """
     b, _, h, w = x.shape
@@ -117,4 +118,4 @@ def augment(x: torch.Tensor, aug: AugmentConfig, generator: torch.Generator) -> 
     theta[:, 1, 1] = 1.0 / scale[:, 1]
     theta[:, :, 2] = -shift
     grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=aug.padding, align_corners=False)

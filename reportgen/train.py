@@ -1,40 +1,23 @@
-"""Training stage: fine-tune the backbone and its new head with the example's SGDM recipe."""
+"""Training stage: fine-tune the backbone and its new head (SGD with momentum; the recipe is a ``TrainConfig``)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from reportgen.analysis.probe import LinearProbe
 from reportgen.config import TrainConfig
+from reportgen.history import EpochStats, TrainingHistory
 from reportgen.model import ModelSpec, head_parameters
 from reportgen.runtime import Runtime, augment, autocast, normalise, to_unit_tensor
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    """Loss and accuracy of one epoch (training figures are running means over the epoch)."""
-
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float | None
-    val_accuracy: float | None
-    seconds: float
-
-
-@dataclass(frozen=True)
-class TrainingHistory:
-    """Per-epoch statistics of a fine-tuning run."""
-
-    epochs: tuple[EpochStats, ...]
 
 
 def train_model(
@@ -42,27 +25,45 @@ def train_model(
     spec: ModelSpec,
     pixels: np.ndarray,
     labels: np.ndarray,
+    *,
     train_idx: np.ndarray,
     val_idx: np.ndarray,
     config: TrainConfig,
     runtime: Runtime,
-    *,
     seed: int,
+    probe: LinearProbe | None = None,
     progress: bool = True,
 ) -> TrainingHistory:
-    """Fine-tune ``model`` in place on ``train_idx``; evaluate on ``val_idx`` after every epoch."""
+    """Fine-tune ``model`` in place on ``train_idx``; evaluate on ``val_idx`` after every epoch.
+
+    With ``config.head_init == "probe"`` the new head starts from ``probe``; with ``config.keep ==
+    "best"`` the model ends with the weights of the epoch of lowest validation loss, the starting model
+    (epoch 0) included.
+    """
     model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
-    optimizer = _optimizer(model, spec, config)
-    criterion = nn.CrossEntropyLoss()
+    if config.head_init == "probe":
+        if probe is None:
+            raise ValueError("head_init='probe' needs a fitted linear probe")
+        load_head(model, spec, probe)
+    trainable = _trainable_parameters(model, spec, config.freeze_fraction)
+    optimizer = _optimizer(model, spec, config, trainable)
+    steps = max(1, config.epochs * -(-len(train_idx) // config.batch_size))
+    scheduler = _scheduler(optimizer, config.schedule, steps)
+    criterion = nn.CrossEntropyLoss()  # validation loss: plain cross-entropy, whatever the training loss
+    train_criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     generator = torch.Generator().manual_seed(seed)  # drives shuffling and augmentation
+    keep_best = config.keep == "best" and len(val_idx) > 0
+    start_loss, start_acc = evaluate_loss(model, spec, criterion, pixels, labels, val_idx, runtime)
+    best = (start_loss, 0, _state_copy(model)) if keep_best else None
     history = []
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc = _train_one_epoch(
             model,
             spec,
-            criterion,
+            train_criterion,
             optimizer,
+            scheduler,
             pixels,
             labels,
             train_idx,
@@ -72,31 +73,89 @@ def train_model(
             desc=f"Epoch {epoch}/{config.epochs}",
             progress=progress,
         )
+        if config.batchnorm == "recalibrate":
+            recalibrate_batchnorm(model, spec, pixels, train_idx, runtime)
         val_loss, val_acc = evaluate_loss(model, spec, criterion, pixels, labels, val_idx, runtime)
         stats = EpochStats(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - start)
-        logger.info(
-            "epoch %d/%d: train loss %.3f acc %.3f | val loss %s acc %s | %.0f s",
-            epoch,
-            config.epochs,
-            train_loss,
-            train_acc,
-            _fmt(val_loss),
-            _fmt(val_acc),
-            stats.seconds,
-        )
+        _log_epoch(stats, config.epochs)
         history.append(stats)
+        if best is not None and val_loss is not None and val_loss < best[0]:
+            best = (val_loss, epoch, _state_copy(model))
+    for p in model.parameters():
+        p.requires_grad_(True)  # Grad-CAM and later fine-tunings expect a plain model
+    kept = -1
+    if best is not None:
+        kept = best[1]
+        model.load_state_dict(best[2])
+        logger.info("kept epoch %d (lowest validation loss %.3f)", kept, best[0])
     model.eval()
-    return TrainingHistory(tuple(history))
+    return TrainingHistory(tuple(history), kept, start_loss, start_acc)
+
+
+def load_head(model: nn.Module, spec: ModelSpec, probe: LinearProbe) -> None:
+    """Copy the linear probe's weights into the classifier layer."""
+    head = model.get_submodule(spec.head)
+    with torch.no_grad():
+        head.weight.copy_(torch.from_numpy(probe.weight))
+        head.bias.copy_(torch.from_numpy(probe.bias))
+
+
+def recalibrate_batchnorm(
+    model: nn.Module, spec: ModelSpec, pixels: np.ndarray, idx: np.ndarray, runtime: Runtime, batch_size: int = 32
+) -> None:
+    """Recompute every batch-norm layer's running statistics on the un-augmented images ``idx``."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(idx), batch_size):
+            model(normalise(to_unit_tensor(pixels[idx[i : i + batch_size]], runtime), spec, runtime))
+    for m, momentum in zip(layers, momenta, strict=True):
+        m.momentum = momentum
+    model.eval()
+
+
+def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _log_epoch(stats: EpochStats, epochs: int) -> None:
+    logger.info(
+        "epoch %d/%d: train loss %.3f acc %.3f | val loss %s acc %s | %.0f s",
+        stats.epoch,
+        epochs,
+        stats.train_loss,
+        stats.train_accuracy,
+        _fmt(stats.val_loss),
+        _fmt(stats.val_accuracy),
+        stats.seconds,
+    )
 
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _optimizer(model: nn.Module, spec: ModelSpec, config: TrainConfig) -> torch.optim.Optimizer:
+def _trainable_parameters(model: nn.Module, spec: ModelSpec, freeze_fraction: float) -> list[nn.Parameter]:
+    """Freeze the leading ``freeze_fraction`` of the backbone's parameter tensors; return the rest."""
+    head_ids = {id(p) for p in head_parameters(model, spec)}
+    body = [p for p in model.parameters() if id(p) not in head_ids]
+    frozen = int(len(body) * freeze_fraction)
+    for i, p in enumerate(body):
+        p.requires_grad_(i >= frozen)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _optimizer(
+    model: nn.Module, spec: ModelSpec, config: TrainConfig, trainable: list[nn.Parameter] | None = None
+) -> torch.optim.Optimizer:
     head = head_parameters(model, spec)
     head_ids = {id(p) for p in head}
-    body = [p for p in model.parameters() if id(p) not in head_ids]
+    allowed = {id(p) for p in (trainable if trainable is not None else model.parameters())}
+    body = [p for p in model.parameters() if id(p) not in head_ids and id(p) in allowed]
     groups = [
         {"params": body, "lr": config.learning_rate},
         {"params": head, "lr": config.learning_rate * config.head_lr_factor},
@@ -104,11 +163,27 @@ def _optimizer(model: nn.Module, spec: ModelSpec, config: TrainConfig) -> torch.
     return torch.optim.SGD(groups, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
+def _scheduler(optimizer: torch.optim.Optimizer, schedule: str, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+
+
+def _set_batchnorm_mode(model: nn.Module, batchnorm: str) -> None:
+    """Training mode for the model; batch-norm layers keep their running statistics when frozen."""
+    model.train()
+    if batchnorm == "frozen":
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
 def _train_one_epoch(
     model: nn.Module,
     spec: ModelSpec,
     criterion: nn.Module,
     optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
     pixels: np.ndarray,
     labels: np.ndarray,
     train_idx: np.ndarray,
@@ -119,7 +194,7 @@ def _train_one_epoch(
     desc: str,
     progress: bool,
 ) -> tuple[float, float]:
-    model.train()
+    _set_batchnorm_mode(model, config.batchnorm)
     order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     total_loss, correct = 0.0, 0
@@ -133,6 +208,7 @@ def _train_one_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        scheduler.step()
         total_loss += loss.item() * len(batch)
         correct += int((logits.argmax(1) == y).sum())
         bar.set_postfix(loss=f"{loss.item():.3f}")

@@ -36,6 +36,7 @@ from reportgen.baseline import (
 )
 from reportgen.data import SkippedFile
 from reportgen.gates import GateResult
+from reportgen.history import EpochStats
 from reportgen.report import (
     SCHEMA_VERSION,
     ClassSection,
@@ -47,7 +48,6 @@ from reportgen.report import (
     Report,
     RunInfo,
 )
-from reportgen.train import EpochStats
 
 # Hostile names: markup, an ampersand, a quote, a dollar sign (matplotlib mathtext), a long name.
 NASTY_CLASSES = ("<b>x</b>", 'a&b"c', "plain")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from reportgen import figures
-from reportgen.train import EpochStats
+from reportgen.history import EpochStats
 
 LONG_NAMES = (
     "caesar_salad",

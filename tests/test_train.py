@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from reportgen.config import AugmentConfig, TrainConfig
@@ -48,7 +49,18 @@ def test_training_learns_and_is_reproducible(tiny_model) -> None:
     for _ in range(2):
         torch.manual_seed(0)
         model, spec = tiny_model[0].__class__(3), tiny_model[1]
-        history = train_model(model, spec, pixels, labels, train_idx, val_idx, config, runtime, seed=5, progress=False)
+        history = train_model(
+            model,
+            spec,
+            pixels,
+            labels,
+            train_idx=train_idx,
+            val_idx=val_idx,
+            config=config,
+            runtime=runtime,
+            seed=5,
+            progress=False,
+        )
         results.append((history, run_model(model, spec, pixels, runtime, progress=False).probs))
     (h1, p1), (h2, p2) = results
     assert len(h1.epochs) == 6
@@ -77,3 +89,78 @@ def test_run_model_returns_probabilities_and_embeddings(tiny_model) -> None:
     out = run_model(model, spec, pixels, resolve_runtime("cpu", "auto"), batch_size=5, embeddings=True, progress=False)
     assert out.probs.shape == (12, 3) and np.allclose(out.probs.sum(1), 1, atol=1e-3)
     assert out.embeddings.shape == (12, 8)
+
+
+def test_best_epoch_is_kept_and_is_what_the_checkpoint_holds(tiny_model, tmp_path) -> None:
+    from reportgen.model import save_checkpoint
+    from reportgen.train import evaluate_loss
+
+    pixels, labels = _colour_pixels()
+    idx = np.arange(len(labels))
+    train_idx, val_idx = idx[idx % 4 != 0], idx[idx % 4 == 0]
+    runtime = resolve_runtime("cpu", "fp32")
+    # a good first epoch, then a learning rate that wrecks the model: the last epoch is worse than the best
+    config = TrainConfig(epochs=4, batch_size=6, learning_rate=0.05, head_lr_factor=2, keep="best")
+    model, spec = tiny_model
+    history = train_model(
+        model,
+        spec,
+        pixels,
+        labels,
+        train_idx=train_idx,
+        val_idx=val_idx,
+        config=config,
+        runtime=runtime,
+        seed=1,
+        progress=False,
+    )
+    losses = [history.start_val_loss] + [e.val_loss for e in history.epochs]
+    assert history.kept == int(np.argmin(losses))
+    kept_loss, _ = evaluate_loss(model, spec, torch.nn.CrossEntropyLoss(), pixels, labels, val_idx, runtime)
+    assert kept_loss == pytest.approx(min(losses), rel=1e-5)
+    last = train_model(
+        tiny_model[0].__class__(3),
+        spec,
+        pixels,
+        labels,
+        train_idx=train_idx,
+        val_idx=val_idx,
+        config=dataclasses.replace(config, keep="last", learning_rate=5.0),
+        runtime=runtime,
+        seed=1,
+        progress=False,
+    )
+    assert last.kept == 4
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, model, spec, ("red", "green", "blue"), {})
+    payload = torch.load(path, weights_only=True)
+    assert all(torch.equal(payload["state_dict"][k], v) for k, v in model.state_dict().items())
+
+
+def test_probe_head_init_starts_from_the_probe(tiny_model) -> None:
+    from reportgen.analysis.probe import fit_linear_probe
+
+    pixels, labels = _colour_pixels()
+    model, spec = tiny_model
+    runtime = resolve_runtime("cpu", "fp32")
+    features = run_model(model, spec, pixels, runtime, embeddings=True, progress=False).embeddings
+    idx = np.arange(len(labels))
+    train_idx, val_idx = idx[idx % 4 != 0], idx[idx % 4 == 0]
+    probe = fit_linear_probe(features[train_idx], labels[train_idx], num_classes=3)
+    config = TrainConfig(epochs=0, head_init="probe", keep="best")
+    history = train_model(
+        model,
+        spec,
+        pixels,
+        labels,
+        train_idx=train_idx,
+        val_idx=val_idx,
+        config=config,
+        runtime=runtime,
+        seed=0,
+        probe=probe,
+        progress=False,
+    )
+    after = run_model(model, spec, pixels, runtime, progress=False).probs
+    assert history.kept == 0 and history.epochs == ()
+    assert np.allclose(after, probe.probs(features), atol=1e-4)

@@ -79,3 +79,9 @@ def top_confusions(confusion: tuple[tuple[int, ...], ...], class_names: tuple[st
     ]
     cells.sort(key=lambda c: (-c[2], -c[3], c[0], c[1]))  # stable, deterministic order
     return cells[:limit]
+
+
+def split_accuracy(labels: np.ndarray, predicted: np.ndarray, splits: np.ndarray, split: str) -> float | None:
+    """Accuracy of ``predicted`` over the images of ``split``, or None when it holds none."""
+    mask = splits == split
+    return float((labels[mask] == predicted[mask]).mean()) if mask.any() else None

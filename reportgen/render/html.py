@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from reportgen import __version__
 from reportgen.render.formatters import FILTERS
+from reportgen.verdict import MODEL_RULE
 
 if TYPE_CHECKING:
     from reportgen.report import Report  # a type only: the renderer needs no torch
@@ -100,6 +101,7 @@ def _context(report: Report) -> dict[str, Any]:
         "test_images": sum(m.support for m in report.metrics.per_class),
         "extra_figures": _extra_figures(report.figures, audit=report.audit is not None),
         "health_titles": HEALTH_CHECK_TITLES,
+        "model_rule": MODEL_RULE,
         "config_rows": config_rows(report.run.config),
         "has_cams": any(img.cam for section in report.classes for img in (*section.top, *section.bottom)),
     }

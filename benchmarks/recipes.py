@@ -1,0 +1,180 @@
+"""Compare training recipes over data sets and seeds: test accuracy and training seconds.
+
+For each data set and seed (the seed drives the split, the augmentation and the training, as in a run):
+
+* ``probe`` — the issue's reference: logistic regression (C = 10) on L2-normalised pretrained features,
+  fitted on the training split only;
+* ``lp`` — the product's own linear probe (:func:`reportgen.analysis.probe.fit_linear_probe`), the
+  default recipe's starting point;
+* each recipe asked for (``--recipes``): the pipeline's own ``train_model`` on the same split.
+
+Usage::
+
+    .venv/bin/python benchmarks/recipes.py                         # 3 sets x seeds 0-2, ~25 min on 2 cores
+    .venv/bin/python benchmarks/recipes.py --sets food9-64px --seeds 0 1 2 3 4 --recipes default
+    .venv/bin/python benchmarks/recipes.py --sets food9-64px --seeds 0 --set learning_rate=3e-3 --set epochs=3
+
+``--set FIELD=VALUE`` overrides a field of the default recipe (``augment.padding=zeros`` for a nested one),
+to try a change before making it the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from reportgen.analysis.probe import fit_linear_probe
+from reportgen.config import RECIPES, SplitConfig, TrainConfig
+from reportgen.data import load_images, scan_dataset, split_dataset
+from reportgen.model import build_model
+from reportgen.pipeline import seed_everything
+from reportgen.predict import run_model
+from reportgen.runtime import resolve_runtime
+from reportgen.train import train_model
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "clothing-mini"
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    runtime = resolve_runtime("auto", "auto")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    recipes = {name: RECIPES[name] for name in args.recipes}
+    if args.set:
+        recipes["default"] = _override(recipes.get("default", RECIPES["default"]), args.set)
+    rows = []
+    for name in args.sets:
+        rows += _bench_set(_data_dir(name), args.seeds, recipes, runtime)
+    _print_table(rows, list(recipes))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=["clothing-mini", "food101-pss", "food9-64px"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--recipes", nargs="+", default=["example", "default"], choices=sorted(RECIPES))
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--threads", type=int, help="intra-op threads (default: one per core)")
+    return parser
+
+
+def _data_dir(name: str) -> Path:
+    path = SHARED / name
+    if not path.is_dir() and name == "clothing-mini":
+        path = REPO_EXAMPLE
+    if not path.is_dir():
+        raise SystemExit(f"data set {name!r} not found under {SHARED}")
+    return path
+
+
+def _override(config: TrainConfig, settings: list[str]) -> TrainConfig:
+    for setting in settings:
+        key, _, text = setting.partition("=")
+        value = json.loads(text) if text[:1] in "-0123456789[tf" else text
+        if key.startswith("augment."):
+            config = dataclasses.replace(config, augment=dataclasses.replace(config.augment, **{key[8:]: value}))
+        else:
+            config = dataclasses.replace(config, **{key: value})
+    return config
+
+
+def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], runtime: Any) -> list[dict[str, Any]]:
+    scan = scan_dataset(data)
+    pretrained, spec = build_model("efficientnet_lite0", len(scan.class_names))
+    images = load_images(scan, spec.image_size, progress=False)
+    start = time.perf_counter()
+    features = run_model(pretrained, spec, images.pixels, runtime, embeddings=True, progress=False).embeddings
+    feature_seconds = time.perf_counter() - start
+    rows = []
+    for seed in seeds:
+        splits = split_dataset(images.labels, images.class_names, SplitConfig(), seed, images.root)
+        train, val, test = (np.flatnonzero(splits == s) for s in ("train", "val", "test"))
+        row: dict[str, Any] = {"set": data.name, "seed": seed, "features_s": round(feature_seconds, 1)}
+        row["probe"] = _reference_probe(features, images.labels, train, test)
+        row["lp"] = _accuracy(
+            fit_linear_probe(features[train], images.labels[train], num_classes=len(scan.class_names), seed=seed)
+            .probs(features[test])
+            .argmax(1),
+            images.labels[test],
+        )
+        for name, config in recipes.items():
+            seed_everything(seed)
+            model, spec = build_model("efficientnet_lite0", len(scan.class_names))
+            start = time.perf_counter()
+            probe = None
+            if config.head_init == "probe":
+                probe = fit_linear_probe(features[train], images.labels[train], num_classes=len(scan.class_names))
+            history = train_model(
+                model,
+                spec,
+                images.pixels,
+                images.labels,
+                train_idx=train,
+                val_idx=val,
+                config=config,
+                runtime=runtime,
+                seed=seed,
+                probe=probe,
+                progress=False,
+            )
+            seconds = time.perf_counter() - start
+            probs = run_model(model, spec, images.pixels[test], runtime, progress=False).probs
+            row[name] = _accuracy(probs.argmax(1), images.labels[test])
+            row[f"{name}_s"] = round(seconds, 1)
+            row[f"{name}_kept"] = history.kept
+            row[f"{name}_val"] = [e.val_accuracy for e in history.epochs]
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def _reference_probe(features: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+    from sklearn.linear_model import LogisticRegression
+
+    x = features / np.linalg.norm(features, axis=1, keepdims=True)
+    fit = LogisticRegression(C=10, max_iter=2000).fit(x[train], labels[train])
+    return _accuracy(fit.predict(x[test]), labels[test])
+
+
+def _accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
+    return round(float((predicted == labels).mean()), 3)
+
+
+def _print_table(rows: list[dict[str, Any]], recipes: list[str]) -> None:
+    columns = ["probe", "lp", *recipes]
+    print(
+        f"\n{'set':<14} {'seed':>4} "
+        + " ".join(f"{c:>8}" for c in columns)
+        + " "
+        + " ".join(f"{r + ' s':>10}" for r in recipes)
+    )
+    for row in rows:
+        print(
+            f"{row['set']:<14} {row['seed']:>4} "
+            + " ".join(f"{row[c]:>8.3f}" for c in columns)
+            + " "
+            + " ".join(f"{row[f'{r}_s']:>10.1f}" for r in recipes)
+        )
+    for name in dict.fromkeys(r["set"] for r in rows):
+        mine = [r for r in rows if r["set"] == name]
+        means = " ".join(f"{np.mean([r[c] for r in mine]):>8.3f}" for c in columns)
+        secs = " ".join(f"{np.mean([r[f'{c}_s'] for r in mine]):>10.1f}" for c in recipes)
+        print(f"{name:<14} {'mean':>4} {means} {secs}")
+
+
+if __name__ == "__main__":
+    main()
