@@ -113,7 +113,9 @@ def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], ru
         )
         for name, config in recipes.items():
             seed_everything(seed)
-            model, spec = build_model("efficientnet_lite0", len(scan.class_names))
+            model, spec = build_model(
+                "efficientnet_lite0", len(scan.class_names), normalised_head=config.head_init == "probe"
+            )
             start = time.perf_counter()
             probe = None
             if config.head_init == "probe":

@@ -60,6 +60,7 @@ RECIPES: dict[str, TrainConfig] = {
         batchnorm="frozen",
         schedule="cosine",
         keep="best",
+        label_smoothing=0.1,
     ),
     "example": EXAMPLE_RECIPE,
 }

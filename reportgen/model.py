@@ -36,21 +36,35 @@ class ModelSpec:
     cam_layer: str  # dotted module name of the Grad-CAM target layer
     head: str  # dotted module name of the replaced classifier
     weights_source: str  # where the starting weights came from, for the report
+    normalised_head: bool = False  # the head sees L2-normalised features (a linear probe's geometry)
 
 
-def build_model(arch: str, num_classes: int, weights: str = "DEFAULT") -> tuple[nn.Module, ModelSpec]:
+class NormalisedLinear(nn.Linear):
+    """A linear classifier on L2-normalised features: a cosine-geometry head that a linear probe loads into.
+
+    Its state dict is a plain ``nn.Linear``'s (``weight``, ``bias``); checkpoints record that it is normalised.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, D) -> (B, C)
+        return nn.functional.linear(nn.functional.normalize(x, dim=1), self.weight, self.bias)
+
+
+def build_model(
+    arch: str, num_classes: int, weights: str = "DEFAULT", *, normalised_head: bool = False
+) -> tuple[nn.Module, ModelSpec]:
     """Build ``arch`` with ``weights`` and a new ``num_classes``-way head.
 
     ``weights`` is ``DEFAULT``, a torchvision weights enum name (e.g. ``IMAGENET1K_V1``), a local
-    state-dict file, or ``none`` for random initialisation.
+    state-dict file, or ``none`` for random initialisation. ``normalised_head`` makes the head a
+    :class:`NormalisedLinear`, the layer a linear probe on L2-normalised features loads into.
     """
     if arch == DEFAULT_MODEL:
         model, size, mean, std, source = _efficientnet_lite0(weights)
     else:
         model, size, mean, std, source = _torchvision_model(arch, weights)
-    head = _replace_head(model, num_classes)
+    head = _replace_head(model, num_classes, NormalisedLinear if normalised_head else nn.Linear)
     cam_layer = find_cam_layer(model, size)
-    spec = ModelSpec(arch, size, mean, std, cam_layer, head, source)
+    spec = ModelSpec(arch, size, mean, std, cam_layer, head, source, normalised_head)
     logger.info("model %s (%s), input %d px, Grad-CAM layer %s", arch, source, size, cam_layer)
     return model, spec
 
@@ -181,14 +195,14 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _replace_head(model: nn.Module, num_classes: int) -> str:
-    """Swap the last ``nn.Linear`` for a new ``num_classes``-way layer; return its name."""
+def _replace_head(model: nn.Module, num_classes: int, layer: type[nn.Linear]) -> str:
+    """Swap the last ``nn.Linear`` for a new ``num_classes``-way ``layer``; return its name."""
     linear = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not linear:
         raise ModelError(f"{type(model).__name__} has no linear classifier layer to replace")
     name, old = linear[-1]
     parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
-    setattr(parent, name.rpartition(".")[2], nn.Linear(old.in_features, num_classes))
+    setattr(parent, name.rpartition(".")[2], layer(old.in_features, num_classes))
     return name
 
 
@@ -232,6 +246,7 @@ def save_checkpoint(
         "normalisation": {"mean": list(spec.mean), "std": list(spec.std)},
         "cam_layer": spec.cam_layer,
         "head": spec.head,
+        "normalised_head": spec.normalised_head,
         "weights_source": spec.weights_source,
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "config": config,
@@ -245,7 +260,8 @@ def load_checkpoint(path: Path, class_names: tuple[str, ...]) -> tuple[nn.Module
     saved = tuple(payload["class_names"])
     if saved != tuple(class_names):
         raise ModelError(f"checkpoint '{path}' was trained on classes {_class_difference(saved, tuple(class_names))}")
-    model, spec = build_model(payload["arch"], len(saved), weights="none")
+    normalised = bool(payload.get("normalised_head", False))
+    model, spec = build_model(payload["arch"], len(saved), weights="none", normalised_head=normalised)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:

@@ -149,7 +149,12 @@ def run(config: RunConfig) -> RunOutcome:
             if config.checkpoint is not None:
                 model, spec = load_checkpoint(config.checkpoint, scan.class_names)
             else:
-                model, spec = build_model(config.model, len(scan.class_names), config.weights)
+                model, spec = build_model(
+                    config.model,
+                    len(scan.class_names),
+                    config.weights,
+                    normalised_head=config.train.head_init == "probe",
+                )
         probe_pixels = load_probes(config.probes, spec.image_size) if config.probes else None
         with timer("decode"):
             images = load_images(scan, spec.image_size, progress=config.progress)
@@ -481,7 +486,9 @@ def _finetune_oos_probs(
     for fold, (train_idx, held_out) in enumerate(folds_split):
         logger.info("label check: fine-tuning fold %d/%d on %d images", fold + 1, n_folds, len(train_idx))
         torch.manual_seed(config.seed + fold + 1)
-        model, spec = build_model(config.model, num_classes, config.weights)
+        model, spec = build_model(
+            config.model, num_classes, config.weights, normalised_head=config.train.head_init == "probe"
+        )
         probe = _fit_probe(features, images.labels, train_idx, num_classes, config.seed)
         train_model(
             model,

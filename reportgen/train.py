@@ -42,8 +42,8 @@ def train_model(
     """
     model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
     if config.head_init == "probe":
-        if probe is None:
-            raise ValueError("head_init='probe' needs a fitted linear probe")
+        if probe is None or not spec.normalised_head:
+            raise ValueError("head_init='probe' needs a fitted linear probe and a model built with normalised_head")
         load_head(model, spec, probe)
     trainable = _trainable_parameters(model, spec, config.freeze_fraction)
     optimizer = _optimizer(model, spec, config, trainable)

@@ -140,8 +140,11 @@ def test_best_epoch_is_kept_and_is_what_the_checkpoint_holds(tiny_model, tmp_pat
 def test_probe_head_init_starts_from_the_probe(tiny_model) -> None:
     from reportgen.analysis.probe import fit_linear_probe
 
+    from reportgen.model import NormalisedLinear
+
     pixels, labels = _colour_pixels()
     model, spec = tiny_model
+    model.fc, spec = NormalisedLinear(8, 3), dataclasses.replace(spec, normalised_head=True)
     runtime = resolve_runtime("cpu", "fp32")
     features = run_model(model, spec, pixels, runtime, embeddings=True, progress=False).embeddings
     idx = np.arange(len(labels))

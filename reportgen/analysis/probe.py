@@ -2,13 +2,10 @@
 
 It is two things at once. It is the reference a fine-tuned model must beat to be worth explaining (the
 model check compares with it), and it is the starting head of the default recipe (linear probing, then
-fine-tuning: Kumar et al., "Fine-Tuning can Distort Pretrained Features", ICLR 2022). Its weights are
-expressed on the *raw* features the classifier layer receives, so they load straight into that layer and
-the frozen backbone plus this head is a complete classifier with Grad-CAM.
-
-Features are divided by one global scale (the mean L2 norm of the training features) before the fit, so
-the regularisation strength ``c`` means the same for every backbone; a per-image L2 normalisation would
-fit slightly better on some sets but cannot be folded into a linear layer.
+fine-tuning: Kumar et al., "Fine-Tuning can Distort Pretrained Features", ICLR 2022). It is fitted on
+L2-normalised features (cosine geometry: the best probe of those measured), so its weights load into a
+:class:`~reportgen.model.NormalisedLinear` head, and the frozen backbone plus that head is a complete
+classifier with Grad-CAM.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ PROBE_MAX_ITER = 2000
 
 @dataclass(frozen=True)
 class LinearProbe:
-    """A fitted linear classifier on raw backbone features: ``logits = features @ weight.T + bias``."""
+    """A fitted linear classifier: ``logits = normalise(features) @ weight.T + bias``."""
 
     weight: np.ndarray  # (C, D) float32
     bias: np.ndarray  # (C,) float32
@@ -35,7 +32,7 @@ class LinearProbe:
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """``(N, C)`` logits of ``(N, D)`` raw features."""
-        return features.astype(np.float32) @ self.weight.T + self.bias
+        return _normalise(features).astype(np.float32) @ self.weight.T + self.bias
 
     def probs(self, features: np.ndarray) -> np.ndarray:
         """``(N, C)`` softmax probabilities of ``(N, D)`` raw features."""
@@ -55,19 +52,24 @@ def fit_linear_probe(
 
     if len(labels) == 0:
         raise ValueError("the linear probe needs at least one training image")
-    x = features.astype(np.float64)
-    scale = float(np.linalg.norm(x, axis=1).mean()) or 1.0
+    x = _normalise(features.astype(np.float64))
     present = np.unique(labels)
     weight = np.zeros((num_classes, x.shape[1]), np.float64)
     bias = np.full(num_classes, -1e4, np.float64)
     if len(present) == 1:  # one class only: predict it
         bias[present[0]] = 0.0
     else:
-        fit = LogisticRegression(C=c, max_iter=PROBE_MAX_ITER, random_state=seed).fit(x / scale, labels)
+        fit = LogisticRegression(C=c, max_iter=PROBE_MAX_ITER, random_state=seed).fit(x, labels)
         coef, intercept = fit.coef_, fit.intercept_
         if len(present) == 2:  # sklearn keeps one row for two classes: logits (-z/2, z/2) give the same softmax
             coef = np.vstack([-coef[0] / 2, coef[0] / 2])
             intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-        weight[fit.classes_] = coef / scale
+        weight[fit.classes_] = coef
         bias[fit.classes_] = intercept
     return LinearProbe(weight.astype(np.float32), bias.astype(np.float32), c, len(labels))
+
+
+def _normalise(features: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (as ``torch.nn.functional.normalize``: a zero row stays zero)."""
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return features / np.maximum(norms, 1e-12)
