@@ -79,16 +79,13 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-# Least share of wrong labels the posteriors assume. The fitted share of a set with a handful of real errors
-# is 0 (they are explained away); real data sets are never that clean (module table).
+# Least share of wrong labels the posteriors assume. The fitted share of a set with only a handful of real
+# errors is 0, which explains them away (Food-101's own errors; module docstring).
 MIN_NOISE_RATE = 0.02
 REVIEW_MIN = 12  # the "worth a look" tier holds as many images as "likely wrong", and at least this many
 FILTER_BY = "expected_wrong_labels"  # the likely-wrong tier holds round(sum of posteriors) images
 RANK_BY = "wrong_label_posterior"
-NOISE_RATE_METHOD = (
-    "mean posterior probability of a wrong label under a uniform-flip noise model fitted with a temperature "
-    "to the out-of-sample probabilities"
-)
+NOISE_RATE_METHOD = "noise model fitted to the out-of-sample probabilities"
 
 
 @dataclass(frozen=True)
