@@ -25,7 +25,9 @@ k-NN distances rank the planted images about as well but, thresholded the same w
 small, varied clothing set, and a planted group of similar photos vouches for itself when k is below its
 size. On food101-pss as it is, the listed originals are a restaurant front and a restaurant's dining room
 under pizza and a butcher's display above wine bottles under steak (the fourth, a scallop nigiri under
-sushi, is genuine). The k-NN rows use cosine distance; the last is cleanlab Datalab's default outlier rule, re-measured.
+sushi, is genuine). Added to food101-pss, a blank grey frame, a black frame and a settings-screen
+screenshot score z = 9.8, 8.7 and 7.6, first of all. The k-NN rows use cosine distance; the last is
+cleanlab Datalab's default outlier rule, re-measured.
 """
 
 from __future__ import annotations
