@@ -45,7 +45,8 @@ class NormalisedLinear(nn.Linear):
     Its state dict is a plain ``nn.Linear``'s (``weight``, ``bias``); checkpoints record that it is normalised.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, D) -> (B, C)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, D)`` features -> ``(B, C)`` logits."""
         return nn.functional.linear(nn.functional.normalize(x, dim=1), self.weight, self.bias)
 
 

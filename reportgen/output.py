@@ -170,3 +170,78 @@ def write_predictions_csv(path: Path, predictions: Any) -> None:
                     *(f"{p:.6f}" for p in probs),
                 ]
             )
+
+
+SUSPECT_COLUMNS = (
+    "path",
+    "split",
+    "given_label",
+    "suggested_label",
+    "label_quality",
+    "wrong_label_prob",
+    "tier",
+    "given_prob",
+    "suggested_prob",
+    "outlier_z",
+    "decision",
+)
+DUPLICATE_COLUMNS = ("path_a", "path_b", "split_a", "split_b", "label_a", "label_b", "kind", "similarity", "leaks")
+
+
+def write_suspects_csv(path: Path, audit: Any) -> None:
+    """One row per image in a review tier ("likely_wrong", "worth_a_look", "no_class", or two joined by "+").
+
+    ``decision`` is left empty for the reviewer (``relabel:CLASS``, ``remove`` or ``keep``; see README).
+    """
+    rows: dict[str, dict[str, str]] = {}
+    checks = audit.label_issues
+    tiers = (("likely_wrong", checks.suspects), ("worth_a_look", checks.worth_a_look)) if checks else ()
+    for tier, suspects in tiers:
+        for s in suspects:
+            rows[s.image.rel_path] = {
+                "path": s.image.rel_path,
+                "split": s.image.split,
+                "given_label": s.given_label,
+                "suggested_label": s.suggested_label,
+                "label_quality": f"{s.quality:.4f}",
+                "wrong_label_prob": f"{s.wrong_prob:.4f}",
+                "tier": tier,
+                "given_prob": f"{s.given_prob:.4f}",
+                "suggested_prob": f"{s.suggested_prob:.4f}",
+            }
+    for o in audit.outliers.outliers if audit.outliers else ():
+        row = rows.setdefault(
+            o.image.rel_path, {"path": o.image.rel_path, "split": o.image.split, "given_label": o.image.class_name}
+        )
+        row["tier"] = f"{row['tier']}+no_class" if "tier" in row else "no_class"
+        row["outlier_z"] = f"{o.z:.2f}"
+    _write_rows(path, SUSPECT_COLUMNS, rows.values())
+
+
+def write_duplicates_csv(path: Path, audit: Any) -> None:
+    """One row per pair of copies, most harmful first (as in the report)."""
+    pairs = audit.duplicates.pairs if audit.duplicates else ()
+    rows = (
+        {
+            "path_a": p.a.rel_path,
+            "path_b": p.b.rel_path,
+            "split_a": p.a.split,
+            "split_b": p.b.split,
+            "label_a": p.a.class_name,
+            "label_b": p.b.class_name,
+            "kind": p.kind,
+            "similarity": "" if p.similarity is None else f"{p.similarity:.4f}",
+            "leaks": "yes" if p.leaks else "no",
+        }
+        for p in pairs
+    )
+    _write_rows(path, DUPLICATE_COLUMNS, rows)
+
+
+def _write_rows(path: Path, columns: tuple[str, ...], rows: Any) -> None:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)

@@ -32,10 +32,12 @@ from reportgen.analysis.health import Health, check_health
 from reportgen.analysis.label_issues import LabelIssues, cross_val_probs, find_label_issues, stratified_folds
 from reportgen.analysis.metrics import compute_metrics, split_accuracy
 from reportgen.analysis.model_check import ModelCheck, check_model, references
+from reportgen.analysis.outliers import Outliers, find_outliers
 from reportgen.analysis.probe import LinearProbe, fit_linear_probe
 from reportgen.analysis.shortcuts import class_mean_map, find_shortcuts
 from reportgen.analysis.stamps import Stamps, find_stamps
 from reportgen.audit import (
+    SHOWN_REVIEW,
     SHOWN_SUSPECTS,
     AssetFn,
     Audit,
@@ -45,6 +47,7 @@ from reportgen.audit import (
     duplicate_check_view,
     health_view,
     label_check_view,
+    outlier_view,
     shortcut_view,
     stamp_view,
 )
@@ -71,7 +74,14 @@ from reportgen.gates import all_passed, check_gate_classes, evaluate_gates, pars
 from reportgen.history import TrainingHistory
 from reportgen.model import RANDOM_INIT, ModelSpec, build_model, load_checkpoint, save_checkpoint
 from reportgen.narrative import class_totals, narrate_report, under_represented
-from reportgen.output import staged_output, stop_requested, write_json, write_predictions_csv
+from reportgen.output import (
+    staged_output,
+    stop_requested,
+    write_duplicates_csv,
+    write_json,
+    write_predictions_csv,
+    write_suspects_csv,
+)
 from reportgen.predict import Predictions, run_model
 from reportgen.report import (
     SCHEMA_VERSION,
@@ -263,6 +273,9 @@ def run(config: RunConfig) -> RunOutcome:
         with timer("render"):
             _render(report, stage, pdf=config.pdf)
         write_predictions_csv(stage / "predictions.csv", predictions)
+        if audit is not None:
+            write_suspects_csv(stage / "suspects.csv", audit)
+            write_duplicates_csv(stage / "duplicates.csv", audit)
         write_json(stage / "results.json", {**to_dict(report), "images": results["images"]})
     passed = all_passed(report.gates)
     logger.info(
@@ -373,12 +386,14 @@ class _Defects:
     health: Health | None = None
     stamps: Stamps | None = None
     not_run: dict[str, str] = dataclasses.field(default_factory=dict)
+    outliers: Outliers | None = None
 
     def cam_requests(self) -> list[tuple[int, int]]:
-        """Grad-CAM maps the audit shows: each shown suspect explained for its suggested class."""
+        """Grad-CAM maps the audit shows: each shown suspect of both tiers explained for its suggested class."""
         if self.label_issues is None:
             return []
-        return [(s.image_idx, s.suggested_idx) for s in self.label_issues.suspects[:SHOWN_SUSPECTS]]
+        shown = (*self.label_issues.suspects[:SHOWN_SUSPECTS], *self.label_issues.worth_a_look[:SHOWN_REVIEW])
+        return [(s.image_idx, s.suggested_idx) for s in shown]
 
     def audit_view(
         self,
@@ -412,6 +427,7 @@ class _Defects:
             ),
             duplicates=None if self.duplicates is None else duplicate_check_view(self.duplicates, index, assets=assets),
             calibration=None if self.calibration is None else calibration_view(*self.calibration),
+            outliers=None if self.outliers is None else outlier_view(self.outliers, index, assets=assets),
             shortcuts=shortcuts,
             stamps=stamp_view(self.stamps, images.class_names),
             health=health_view(self.health, index, assets=assets),
@@ -451,7 +467,11 @@ def _find_defects(
             )
         if oos is not None:
             label_issues = find_label_issues(images.labels, oos)
-            logger.info("label check: %d suspected label errors", len(label_issues.suspects))
+            logger.info(
+                "label check: %d likely wrong labels, %d worth a look",
+                len(label_issues.suspects),
+                len(label_issues.worth_a_look),
+            )
     with timer("duplicates"):
         duplicates = find_duplicates(
             [info.sha256 for info in images.infos],
@@ -462,6 +482,12 @@ def _find_defects(
         )
         if features.embeddings is None:
             not_run["near_duplicates"] = f"only exact copies were sought: {features.why_not}"
+    outliers = None
+    if features.embeddings is None:
+        not_run["outliers"] = features.why_not
+    else:
+        with timer("outliers"):
+            outliers = find_outliers(features.embeddings, images.labels, num_classes=num_classes)
     calibration = None
     test = predictions.indices("test")
     if len(test):
@@ -472,7 +498,7 @@ def _find_defects(
     health = check_health(images.infos, images.labels, num_classes)
     with timer("stamps"):
         stamps = find_stamps(images.pixels, images.labels, num_classes)
-    return _Defects(label_issues, config.label_check, folds, duplicates, calibration, health, stamps, not_run)
+    return _Defects(label_issues, config.label_check, folds, duplicates, calibration, health, stamps, not_run, outliers)
 
 
 def _finetune_oos_probs(

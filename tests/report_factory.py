@@ -17,6 +17,8 @@ from reportgen.audit import (
     HealthCheck,
     HealthView,
     LabelCheck,
+    OutlierCheck,
+    OutlierView,
     PairView,
     ShortcutCheck,
     ShortcutClass,
@@ -138,7 +140,8 @@ def make_report(
 
 
 def make_audit(out_dir: Path, names: Sequence[str], counter=None, *, cams: bool = True, side: int = 24) -> Audit:
-    """An Audit with every check: 5 suspects (4 shown), 4 duplicate pairs (3 shown), 2 health issues, 1 stamp.
+    """An Audit with every check: 5 likely-wrong suspects (4 shown), 3 worth a look (2 shown), 2 images of no
+    class, 4 duplicate pairs (3 shown), 2 health issues, 1 stamp.
 
     Every image lives in class ``names[0]`` or ``names[-1]``; with the default names the first is ``<b>x</b>``.
     """
@@ -173,6 +176,28 @@ def make_audit(out_dir: Path, names: Sequence[str], counter=None, *, cams: bool 
         class_noise_rates={name: (0.1 if name == first else 0.0) for name in names},
         suspects=suspects,
         shown=4,
+        worth_a_look=tuple(
+            SuspectView(
+                10 + i, image(last, "val", i < 2, cam=True), last, first, 0.3, 0.6, 0.1, last, wrong_prob=0.2 - 0.05 * i
+            )
+            for i in range(3)
+        ),
+        review_shown=2,
+        temperature=0.5,
+        likely_meaning="On planted 5 % label noise, about 9 of 10 images in this tier were wrong labels.",
+        review_meaning="On planted 5 % label noise, about 2 of 10 images in this tier were wrong labels.",
+    )
+    outliers = OutlierCheck(
+        method="distance to the nearest class centroid",
+        min_z=3.5,
+        n_images=50 * len(names),
+        total=2,
+        outliers=(
+            OutlierView(image(last, "train", True), first, 0.61, 7.2),
+            OutlierView(image(first, "test", True), first, 0.55, 4.1),
+        ),
+        shown=2,
+        meaning="With 2 % off-topic photos planted, about 7 of 10 images in this tier were planted ones.",
     )
     pairs = (
         PairView(image(first, "train", True), image(last, "train", True), "exact", None, True, False),
@@ -262,6 +287,7 @@ def make_audit(out_dir: Path, names: Sequence[str], counter=None, *, cams: bool 
         shortcuts=shortcuts,
         stamps=stamps,
         health=health,
+        outliers=outliers,
     )
 
 

@@ -35,8 +35,16 @@ def _scores(path: Path) -> list[list[str]]:
 
 def test_run_writes_every_output(clothing_run: tuple[Path, Path]) -> None:
     _data, out = clothing_run
-    assert {"model.pt", "results.json", "predictions.csv"} <= {p.name for p in out.iterdir()}
+    assert {"model.pt", "results.json", "predictions.csv", "suspects.csv", "duplicates.csv"} <= {
+        p.name for p in out.iterdir()
+    }
     results = json.loads((out / "results.json").read_text())
+    rows = _scores(out / "suspects.csv")
+    likely = [r for r in rows[1:] if r[6].startswith("likely_wrong")]
+    assert rows[0][:3] == ["path", "split", "given_label"]
+    assert [r[0] for r in likely] == [
+        results["images"][s["image_idx"]]["rel_path"] for s in results["audit"]["label_issues"]["suspects"]
+    ]
     assert results["schema_version"] == 1
     assert results["dataset"]["class_names"] == ["dress", "hat", "pants", "shoes", "t-shirt"]
     assert results["dataset"]["split_counts"]["test"] == {c: 2 for c in results["dataset"]["class_names"]}

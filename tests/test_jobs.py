@@ -253,7 +253,8 @@ def test_same_seed_and_data_give_identical_results(data: Path, tmp_path: Path) -
     assert a["run"]["timings"].keys() == b["run"]["timings"].keys()
     assert _differences(_comparable(a), _comparable(b)) == []
     assert all(epoch["seconds"] > 0 for epoch in b["training"])  # the only per-epoch field left out
-    assert (first / "predictions.csv").read_bytes() == (out / "predictions.csv").read_bytes()
+    for name in ("predictions.csv", "suspects.csv", "duplicates.csv"):
+        assert (first / name).read_bytes() == (out / name).read_bytes(), name
     cams = {k: v for k, v in _hashes(first / "assets").items() if k.startswith("cam-")}
     assert len(cams) >= 5
     assert cams == {k: v for k, v in _hashes(out / "assets").items() if k.startswith("cam-")}

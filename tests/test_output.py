@@ -57,3 +57,45 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_lost_output_restored(tmp_path
         assert (tmp_path / "out" / "results.json").read_text() == "previous"  # restored before the new run
         (stage / "results.json").write_text("new")
     assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_review_csvs_list_every_tier_and_pair(tmp_path: Path) -> None:
+    import csv
+
+    from report_factory import NASTY_CLASSES, make_audit
+
+    from reportgen.output import DUPLICATE_COLUMNS, SUSPECT_COLUMNS, write_duplicates_csv, write_suspects_csv
+
+    audit = make_audit(tmp_path, NASTY_CLASSES)
+    write_suspects_csv(tmp_path / "suspects.csv", audit)
+    write_duplicates_csv(tmp_path / "duplicates.csv", audit)
+    with (tmp_path / "suspects.csv").open(encoding="utf-8", newline="") as f:
+        suspects = list(csv.DictReader(f))
+    with (tmp_path / "duplicates.csv").open(encoding="utf-8", newline="") as f:
+        pairs = list(csv.DictReader(f))
+    assert tuple(suspects[0]) == SUSPECT_COLUMNS and tuple(pairs[0]) == DUPLICATE_COLUMNS
+    tiers = [row["tier"] for row in suspects]
+    assert tiers == ["likely_wrong"] * 5 + ["worth_a_look"] * 3 + ["no_class"] * 2
+    assert suspects[0]["path"] == audit.label_issues.suspects[0].image.rel_path  # names kept verbatim
+    assert suspects[0]["given_label"] == NASTY_CLASSES[0] and suspects[0]["decision"] == ""
+    assert float(suspects[0]["wrong_label_prob"]) == 0.0 and suspects[-1]["outlier_z"] == "4.10"
+    assert [(p["path_a"], p["kind"], p["leaks"]) for p in pairs][1][1:] == ("near", "yes")
+    assert len(pairs) == len(audit.duplicates.pairs)
+
+
+def test_an_image_in_two_tiers_is_one_row(tmp_path: Path) -> None:
+    import csv
+    import dataclasses
+
+    from report_factory import NASTY_CLASSES, make_audit
+
+    from reportgen.audit import OutlierView
+    from reportgen.output import write_suspects_csv
+
+    audit = make_audit(tmp_path, NASTY_CLASSES)
+    both = OutlierView(audit.label_issues.suspects[0].image, NASTY_CLASSES[0], 0.7, 9.0)
+    audit = dataclasses.replace(audit, outliers=dataclasses.replace(audit.outliers, outliers=(both,), total=1))
+    write_suspects_csv(tmp_path / "suspects.csv", audit)
+    with (tmp_path / "suspects.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8 and rows[0]["tier"] == "likely_wrong+no_class" and rows[0]["outlier_z"] == "9.00"

@@ -238,7 +238,14 @@ def _chapter(html: str, section_id: str) -> str:
 def test_audit_chapter_has_every_check_with_its_numbers(full):
     _, html, parsed = full
     ids = [a.get("id") for _, a in parsed.elements if a.get("id")]
-    subsections = ["audit-labels", "audit-duplicates", "audit-calibration", "audit-shortcuts", "audit-stamps"]
+    subsections = [
+        "audit-labels",
+        "audit-outliers",
+        "audit-duplicates",
+        "audit-calibration",
+        "audit-shortcuts",
+        "audit-stamps",
+    ]
     assert ids.index("confusion") < ids.index("audit") < ids.index("class-1")
     assert set(subsections) | {"audit-health"} <= set(ids)
     audit = _chapter(html, "audit")
@@ -247,6 +254,15 @@ def test_audit_chapter_has_every_check_with_its_numbers(full):
         "3.3%",  # estimated noise rate
         "plain (5)",  # top suggested label of the first class
         "1 more suspect in <code>results.json</code>",
+        "Likely wrong (5)",
+        "Worth a look (3)",
+        "1 more image worth a look in <code>results.json</code>",
+        "about 9 of 10 images in this tier were wrong labels",  # the tiers' measured meaning
+        "about 2 of 10 images in this tier were wrong labels",
+        "Belongs to no class?",
+        "about 7 of 10 images in this tier were planted ones",
+        '<a href="suspects.csv">',
+        '<a href="duplicates.csv">',
         "train-test: 1",
         "1 more pair in <code>results.json</code>",
         "across classes</span>",
@@ -260,7 +276,9 @@ def test_audit_chapter_has_every_check_with_its_numbers(full):
         "very dark",
     ):
         assert text in audit, text
-    assert len(parsed.with_class("article", "suspect")) == 4  # the shown ones only
+    assert len(parsed.with_class("article", "suspect")) == 4 + 2  # the shown ones of both tiers only
+    assert len(parsed.with_class("article", "outlier")) == 2
+    assert html.index('href="suspects.csv"') < html.index('id="summary"')  # linked from page 1 too
     assert len(parsed.with_class("article", "pair")) == 3
     assert len(parsed.with_class("article", "health")) == 2
     # the audit's figures moved out of the generic area into their subsections

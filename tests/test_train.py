@@ -139,7 +139,6 @@ def test_best_epoch_is_kept_and_is_what_the_checkpoint_holds(tiny_model, tmp_pat
 
 def test_probe_head_init_starts_from_the_probe(tiny_model) -> None:
     from reportgen.analysis.probe import fit_linear_probe
-
     from reportgen.model import NormalisedLinear
 
     pixels, labels = _colour_pixels()
