@@ -45,7 +45,6 @@ class TrainConfig:
     schedule: str = "constant"  # constant | cosine: learning rate over the steps of all epochs
     keep: str = "last"  # last | best: the epoch (0 = the starting model) with the lowest validation loss
     label_smoothing: float = 0.0  # share of each target spread over the other classes (training loss only)
-    freeze_fraction: float = 0.0  # leading share of the backbone's parameter tensors kept fixed (faster steps)
 
 
 EXAMPLE_RECIPE = TrainConfig()  # the MathWorks example, exactly: SGDM 3e-4, head x10, batch 10, 4 epochs

@@ -45,8 +45,7 @@ def train_model(
         if probe is None or not spec.normalised_head:
             raise ValueError("head_init='probe' needs a fitted linear probe and a model built with normalised_head")
         load_head(model, spec, probe)
-    trainable = _trainable_parameters(model, spec, config.freeze_fraction)
-    optimizer = _optimizer(model, spec, config, trainable)
+    optimizer = _optimizer(model, spec, config)
     steps = max(1, config.epochs * -(-len(train_idx) // config.batch_size))
     scheduler = _scheduler(optimizer, config.schedule, steps)
     criterion = nn.CrossEntropyLoss()  # validation loss: plain cross-entropy, whatever the training loss
@@ -81,8 +80,6 @@ def train_model(
         history.append(stats)
         if best is not None and val_loss is not None and val_loss < best[0]:
             best = (val_loss, epoch, _state_copy(model))
-    for p in model.parameters():
-        p.requires_grad_(True)  # Grad-CAM and later fine-tunings expect a plain model
     kept = -1
     if best is not None:
         kept = best[1]
@@ -139,23 +136,10 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _trainable_parameters(model: nn.Module, spec: ModelSpec, freeze_fraction: float) -> list[nn.Parameter]:
-    """Freeze the leading ``freeze_fraction`` of the backbone's parameter tensors; return the rest."""
-    head_ids = {id(p) for p in head_parameters(model, spec)}
-    body = [p for p in model.parameters() if id(p) not in head_ids]
-    frozen = int(len(body) * freeze_fraction)
-    for i, p in enumerate(body):
-        p.requires_grad_(i >= frozen)
-    return [p for p in model.parameters() if p.requires_grad]
-
-
-def _optimizer(
-    model: nn.Module, spec: ModelSpec, config: TrainConfig, trainable: list[nn.Parameter] | None = None
-) -> torch.optim.Optimizer:
+def _optimizer(model: nn.Module, spec: ModelSpec, config: TrainConfig) -> torch.optim.Optimizer:
     head = head_parameters(model, spec)
     head_ids = {id(p) for p in head}
-    allowed = {id(p) for p in (trainable if trainable is not None else model.parameters())}
-    body = [p for p in model.parameters() if id(p) not in head_ids and id(p) in allowed]
+    body = [p for p in model.parameters() if id(p) not in head_ids]
     groups = [
         {"params": body, "lr": config.learning_rate},
         {"params": head, "lr": config.learning_rate * config.head_lr_factor},

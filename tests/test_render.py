@@ -458,3 +458,31 @@ def test_weak_label_check_carries_its_caution(tmp_path):
     report = dataclasses.replace(report, audit=dataclasses.replace(report.audit, label_issues=weak))
     html = render_html(report, tmp_path).read_text("utf-8")
     assert "agree with only 72% &lt;b&gt;: Look at them before relabelling." in _chapter(html, "audit")
+
+
+@pytest.mark.parametrize("verdict", ["sound", "unsound"])
+def test_model_verdict_leads_page_one_and_an_unsound_model_marks_its_galleries(tmp_path, verdict):
+    from reportgen.analysis.model_check import Reference, check_model
+    from reportgen.history import TrainingHistory
+    from reportgen.narrative import narrate_report
+
+    report = make_report(tmp_path)
+    val = 0.9 if verdict == "sound" else 0.3
+    history = TrainingHistory(report.training, start_val_loss=0.2, start_val_accuracy=0.9)
+    check = check_model(
+        val_accuracy=val,
+        test_accuracy=val,
+        probe=Reference("linear probe", 0.85, 0.84),
+        majority=Reference("majority class", 0.3, 0.3, detail=report.dataset.class_names[0]),
+        history=history,
+    )
+    assert check.verdict == verdict
+    report = narrate_report(dataclasses.replace(report, model_check=check))
+    html = render_html(report, tmp_path).read_text("utf-8")
+    summary = html[html.index('id="summary"') : html.index('id="dataset"')]
+    assert f"Model: {verdict}." in summary
+    assert 'id="model-check"' in html and "linear probe on the pretrained features" in html
+    assert ("These galleries describe an unsound model" in html) == (verdict == "unsound")
+    if verdict == "unsound":
+        assert summary.index("Model: unsound.") < summary.index("Key findings")
+        assert all(s.narrative[0].startswith("The model is unsound") for s in report.classes)
