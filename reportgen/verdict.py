@@ -88,7 +88,7 @@ def model_notes(check: ModelCheck) -> tuple[str, ...]:
         label = {UNSOUND: "Unsound", CAUTION: "Caution", NOTE: "Note"}[problem.severity]
         notes.append(f"{label}: {clause[0].upper()}{clause[1:]}.")
     if check.verdict == SOUND and not notes:
-        notes.append("No problem found: no collapse, no sign of under- or over-training, above both references.")
+        notes.append("No problem found: no collapse, no sign of under- or over-training, not below either reference.")
     if check.probe is None and check.why_no_probe:
         notes.append(f"No linear-probe reference: {check.why_no_probe}.")
     return tuple(notes)
