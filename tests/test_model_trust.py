@@ -39,7 +39,7 @@ def test_recipe_gives_the_defaults_and_every_given_option_overrides_it() -> None
 def test_collapse_detector_fires_on_corrupted_batchnorm_statistics(tmp_path: Path) -> None:
     data = subset(EXAMPLE, tmp_path / "clothing", per_class=10)
     scan = scan_dataset(data)
-    model, spec = build_model(DEFAULT_MODEL, len(scan.class_names))
+    model, spec = build_model(DEFAULT_MODEL, len(scan.class_names), normalised_head=True)
     images = load_images(scan, spec.image_size, progress=False)
     splits = split_dataset(images.labels, images.class_names, SplitConfig(), 0, images.root)
     runtime = resolve_runtime("cpu", "auto")
