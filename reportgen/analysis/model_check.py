@@ -145,8 +145,9 @@ def _history_problems(history: TrainingHistory | None, val_accuracy: float) -> l
                 {"epoch": kept.epoch, "train_accuracy": kept.train_accuracy, "val_accuracy": val_accuracy},
             )
         )
-    if history.kept == len(history.epochs) and _still_improving(history):
-        last, before = _last_two_losses(history)
+    falling = _still_falling(history)
+    if history.kept == len(history.epochs) and falling is not None:
+        last, before = falling
         problems.append(
             ModelProblem("undertrained", CAUTION, {"epochs": len(history.epochs), "val_loss": last, "before": before})
         )
@@ -179,18 +180,13 @@ def _largest_fall(accs: Sequence[tuple[int, float]]) -> tuple[int, float, int, f
     return worst
 
 
-def _last_two_losses(history: TrainingHistory) -> tuple[float, float]:
-    losses = [history.start_val_loss] + [e.val_loss for e in history.epochs]
-    losses = [v for v in losses if v is not None]
-    return float(losses[-1]), float(min(losses[:-1]))
-
-
-def _still_improving(history: TrainingHistory) -> bool:
-    losses = [v for v in [history.start_val_loss] + [e.val_loss for e in history.epochs] if v is not None]
+def _still_falling(history: TrainingHistory) -> tuple[float, float] | None:
+    """(last, best earlier) validation loss when the last epoch still lowered it clearly, else None."""
+    losses = [float(v) for v in [history.start_val_loss] + [e.val_loss for e in history.epochs] if v is not None]
     if len(losses) < 2:
-        return False
+        return None
     last, before = losses[-1], min(losses[:-1])
-    return last < before * (1 - STILL_IMPROVING)
+    return (last, before) if last < before * (1 - STILL_IMPROVING) else None
 
 
 def _reference_problems(val_accuracy: float, probe: Reference | None, majority: Reference) -> list[ModelProblem]:
