@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -52,6 +51,7 @@ from reportgen.audit import (
     stamp_view,
 )
 from reportgen.baseline import compare_results, load_baseline
+from reportgen.build import class_sections
 from reportgen.config import RunConfig, TrainConfig
 from reportgen.data import LoadedImages, load_images, load_probes, scan_dataset, split_dataset
 from reportgen.errors import ReportgenError
@@ -82,16 +82,16 @@ from reportgen.output import (
     write_predictions_csv,
     write_suspects_csv,
 )
-from reportgen.predict import Predictions, run_model
+from reportgen.predict import run_model
+from reportgen.predictions import Predictions
 from reportgen.report import (
     SCHEMA_VERSION,
     DatasetSummary,
+    ImageEntry,
     ModelSummary,
     ProbeResult,
     Report,
     RunInfo,
-    class_sections,
-    to_dict,
 )
 from reportgen.runtime import Runtime, resolve_runtime
 from reportgen.train import train_model
@@ -264,7 +264,8 @@ def run(config: RunConfig) -> RunOutcome:
         with timer("figures"):
             figures = _figures(report, history, images, maps_by_class, findings, stage / FIGURES, config.seed)
         report = dataclasses.replace(report, figures={k: f"{FIGURES}/{v}" for k, v in figures.items()})
-        results = {**to_dict(report), "images": _image_entries(images, splits)}
+        report = dataclasses.replace(report, images=_image_entries(images, splits))
+        results = report.to_dict()
         if previous is not None:
             report = dataclasses.replace(
                 report, changes=compare_results(results, previous, baseline=str(config.baseline))
@@ -276,7 +277,7 @@ def run(config: RunConfig) -> RunOutcome:
         if audit is not None:
             write_suspects_csv(stage / "suspects.csv", audit)
             write_duplicates_csv(stage / "duplicates.csv", audit)
-        write_json(stage / "results.json", {**to_dict(report), "images": results["images"]})
+        write_json(stage / "results.json", report.to_dict())
     passed = all_passed(report.gates)
     logger.info(
         "test accuracy %.3f; gates %s; outputs in %s",
@@ -645,19 +646,12 @@ def _render(report: Report, out_dir: Path, *, pdf: bool) -> None:
         render_pdf(html, out_dir / "report.pdf")
 
 
-def _image_entries(images: LoadedImages, splits: np.ndarray) -> list[dict[str, Any]]:
+def _image_entries(images: LoadedImages, splits: np.ndarray) -> tuple[ImageEntry, ...]:
     """Every image of the run with its content hash: what a later ``--baseline`` run compares against."""
-    return [
-        {
-            "rel_path": path,
-            "sha256": info.sha256,
-            "label": images.class_names[int(label)],
-            "split": str(split),
-            "width": info.width,
-            "height": info.height,
-        }
+    return tuple(
+        ImageEntry(path, info.sha256, images.class_names[int(label)], str(split), info.width, info.height)
         for path, info, label, split in zip(images.rel_paths, images.infos, images.labels, splits, strict=True)
-    ]
+    )
 
 
 def _versions() -> dict[str, str]:

@@ -58,23 +58,3 @@ def run_model(
     prob_array = torch.cat(probs).numpy() if probs else np.zeros((0, n_classes), np.float32)
     emb_array = torch.cat(captured).flatten(1).numpy() if captured else None
     return Outputs(prob_array.astype(np.float32), emb_array)
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """Labels, splits and softmax scores of every image of the data set."""
-
-    class_names: tuple[str, ...]
-    rel_paths: tuple[str, ...]
-    labels: np.ndarray  # (N,) true class indices
-    splits: np.ndarray  # (N,) "train" | "val" | "test"
-    probs: np.ndarray  # (N, C) softmax scores of the fine-tuned model
-
-    @property
-    def predicted(self) -> np.ndarray:
-        """``(N,)`` predicted class indices (lowest index wins a tie)."""
-        return self.probs.argmax(axis=1)
-
-    def indices(self, split: str) -> np.ndarray:
-        """Indices of the images in ``split``, in data set order."""
-        return np.flatnonzero(self.splits == split)

@@ -1,14 +1,14 @@
-"""The report model: JSON-able frozen dataclasses built from the stage results; renderers read only this."""
+"""The report model: JSON-able frozen dataclasses; ``results.json`` is ``Report.to_dict()``, read back by ``from_dict``.
+
+Built once by ``reportgen.build.build_report`` from the stage results; renderers, gates and the baseline
+comparison read only this. Imports no torch.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from reportgen.analysis.extremes import ClassExtremes
 from reportgen.analysis.metrics import ClassMetrics, Metrics
 from reportgen.analysis.model_check import ModelCheck
 from reportgen.audit import Audit
@@ -16,7 +16,7 @@ from reportgen.baseline import Changes
 from reportgen.data import SkippedFile
 from reportgen.gates import GateResult
 from reportgen.history import EpochStats
-from reportgen.predict import Predictions
+from reportgen.serialize import from_plain, to_plain
 
 SCHEMA_VERSION = 1
 
@@ -109,8 +109,20 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
+class ImageEntry:
+    """One image of the run, as a later ``--baseline`` run compares it."""
+
+    rel_path: str
+    sha256: str
+    label: str
+    split: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class Report:
-    """The whole audit; ``results.json`` is ``to_dict(report)``."""
+    """The whole audit; ``results.json`` is ``report.to_dict()``."""
 
     schema_version: int
     run: RunInfo
@@ -130,54 +142,21 @@ class Report:
     audit: Audit | None = None  # data-defect checks; None with --no-audit
     changes: Changes | None = None  # with --baseline
     gates: tuple[GateResult, ...] = ()  # with --fail-under / --fail-over
+    images: tuple[ImageEntry, ...] = ()  # every image with its content hash, for a later --baseline run
+    training_start_val_loss: float | None = None  # the starting model's validation loss (epoch 0), when measured
+    training_start_val_accuracy: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole of ``results.json``: the report as JSON-able primitives (tuples become lists)."""
+        return to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """Read back what ``to_dict`` wrote (e.g. a previous run's ``results.json``).
+
+        Raises:
+            SchemaError: the data does not have the report's layout; the message names the field.
+        """
+        return from_plain(cls, data)
 
 
-def gallery_image(predictions: Predictions, image_idx: int, class_idx: int) -> GalleryImage:
-    """Describe image ``image_idx`` as seen from class ``class_idx``'s gallery."""
-    probs = predictions.probs[image_idx]
-    predicted = int(np.argmax(probs))
-    true = int(predictions.labels[image_idx])
-    names = predictions.class_names
-    return GalleryImage(
-        rel_path=predictions.rel_paths[image_idx],
-        split=str(predictions.splits[image_idx]),
-        true_class=names[true],
-        predicted_class=names[predicted],
-        score=round(float(probs[class_idx]), 6),
-        predicted_score=round(float(probs[predicted]), 6),
-        correct=predicted == true,
-    )
-
-
-def class_sections(
-    predictions: Predictions, metrics: Metrics, extremes: tuple[ClassExtremes, ...]
-) -> tuple[ClassSection, ...]:
-    """One section per class with its metrics and galleries (no pictures yet)."""
-    sections = []
-    for ext in extremes:
-        name = predictions.class_names[ext.class_idx]
-        sections.append(
-            ClassSection(
-                class_name=name,
-                metrics=metrics.per_class[ext.class_idx],
-                split_counts={split: counts[name] for split, counts in metrics.split_counts.items()},
-                top=tuple(gallery_image(predictions, i, ext.class_idx) for i in ext.top),
-                bottom=tuple(gallery_image(predictions, i, ext.class_idx) for i in ext.bottom),
-            )
-        )
-    return tuple(sections)
-
-
-def to_dict(report: Report) -> dict[str, Any]:
-    """The report as JSON-able primitives (tuples become lists)."""
-    return _plain(dataclasses.asdict(report))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

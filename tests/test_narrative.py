@@ -29,7 +29,6 @@ from reportgen.report import (
     ModelSummary,
     Report,
     RunInfo,
-    to_dict,
 )
 
 NAMES = ("pizza", "hamburger", "sashimi", "sushi")
@@ -335,4 +334,4 @@ def test_narrate_report_fills_every_sentence_field_and_stays_json(food: Metrics)
         ("sashimi", "sushi"),
     ]
     assert 3 <= len(report.findings) <= 5 and report.caveats
-    json.dumps(to_dict(report), allow_nan=False)
+    json.dumps(report.to_dict(), allow_nan=False)
