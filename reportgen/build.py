@@ -2,12 +2,53 @@
 
 from __future__ import annotations
 
+import dataclasses
+import platform
+from collections.abc import Sequence
+from importlib import metadata
+
 import numpy as np
 
+from reportgen import __version__
+from reportgen.analysis.checks import Findings
 from reportgen.analysis.extremes import ClassExtremes
 from reportgen.analysis.metrics import Metrics
+from reportgen.analysis.model_check import ModelCheck
+from reportgen.analysis.shortcuts import find_shortcuts
+from reportgen.audit import (
+    SHOWN_REVIEW,
+    SHOWN_SUSPECTS,
+    AssetFn,
+    Audit,
+    DatasetIndex,
+    calibration_view,
+    class_facts,
+    duplicate_check_view,
+    health_view,
+    label_check_view,
+    outlier_view,
+    shortcut_view,
+    stamp_view,
+)
+from reportgen.baseline import compare_results
+from reportgen.data import LoadedImages
+from reportgen.gates import GateSpec, evaluate_gates
+from reportgen.history import TrainingHistory
+from reportgen.narrative import narrate_report
 from reportgen.predictions import Predictions
-from reportgen.report import ClassSection, GalleryImage
+from reportgen.report import (
+    FIGURE_FILES,
+    FIGURES_DIR,
+    SCHEMA_VERSION,
+    ClassSection,
+    DatasetSummary,
+    GalleryImage,
+    ImageEntry,
+    ModelSummary,
+    ProbeResult,
+    Report,
+    RunInfo,
+)
 
 
 def gallery_image(predictions: Predictions, image_idx: int, class_idx: int) -> GalleryImage:
@@ -44,3 +85,132 @@ def class_sections(
             )
         )
     return tuple(sections)
+
+
+def build_audit(
+    findings: Findings,
+    index: DatasetIndex,
+    predicted: np.ndarray,
+    *,
+    maps_by_class: Sequence[np.ndarray] | None,
+    assets: AssetFn,
+) -> Audit:
+    """The report's audit block from the finders' results, with thumbnails written through ``assets``."""
+    names = index.class_names
+    not_run = dict(findings.not_run)
+    shortcuts = None
+    if maps_by_class is not None:
+        shortcuts = shortcut_view(find_shortcuts(maps_by_class), names)
+    else:
+        not_run["shortcuts"] = "Grad-CAM was switched off (--no-cam)"
+    label_issues = None
+    if findings.label_issues is not None:
+        label_issues = label_check_view(
+            findings.label_issues,
+            index,
+            predicted,
+            method=findings.label_method,
+            folds=findings.label_folds,
+            assets=assets,
+        )
+    cal, verdict = findings.calibration, findings.calibration_verdict
+    return Audit(
+        label_issues=label_issues,
+        duplicates=None
+        if findings.duplicates is None
+        else duplicate_check_view(findings.duplicates, index, assets=assets),
+        calibration=None if cal is None or verdict is None else calibration_view(cal, verdict),
+        outliers=None if findings.outliers is None else outlier_view(findings.outliers, index, assets=assets),
+        shortcuts=shortcuts,
+        stamps=stamp_view(findings.stamps, names),
+        health=health_view(findings.health, index, assets=assets),
+        not_run=not_run,
+    )
+
+
+def audit_cam_requests(findings: Findings) -> list[tuple[int, int]]:
+    """Grad-CAM maps the audit shows: each shown suspect of both tiers explained for its suggested class."""
+    if findings.label_issues is None:
+        return []
+    issues = findings.label_issues
+    shown = (*issues.suspects[:SHOWN_SUSPECTS], *issues.worth_a_look[:SHOWN_REVIEW])
+    return [(s.image_idx, s.suggested_idx) for s in shown]
+
+
+def build_report(
+    *,
+    run: RunInfo,
+    dataset: DatasetSummary,
+    model: ModelSummary,
+    history: TrainingHistory | None,
+    model_check: ModelCheck | None,
+    metrics: Metrics,
+    classes: tuple[ClassSection, ...],
+    probes: tuple[ProbeResult, ...] = (),
+    audit: Audit | None = None,
+    images: tuple[ImageEntry, ...] = (),
+    gates: Sequence[GateSpec] = (),
+    previous: Report | None = None,
+    baseline: str = "",
+) -> Report:
+    """The whole report, once: the facts, the words written on them, then the comparisons that read both."""
+    facts = Report(
+        schema_version=SCHEMA_VERSION,
+        run=run,
+        dataset=dataset,
+        model=model,
+        training=history.epochs if history else None,
+        training_start_val_loss=history.start_val_loss if history else None,
+        training_start_val_accuracy=history.start_val_accuracy if history else None,
+        metrics=metrics,
+        classes=classes,
+        model_check=model_check,
+        probes=probes,
+        audit=audit,
+        images=images,
+        figures=planned_figures(trained=history is not None, audit=audit),
+    )
+    calibrated = audit.calibration.readable_as_probabilities if audit and audit.calibration else None
+    report = narrate_report(
+        facts, facts=class_facts(audit, dataset.class_names) if audit else None, calibrated=calibrated
+    )
+    changes = None
+    if previous is not None:
+        changes = compare_results(report.to_dict(), previous.to_dict(), baseline=baseline)
+    return dataclasses.replace(report, changes=changes, gates=evaluate_gates(gates, report.to_dict()))
+
+
+def planned_figures(*, trained: bool, audit: Audit | None) -> dict[str, str]:
+    """Figure key -> file relative to the output folder, for the charts this report has."""
+    shown = {
+        "training_curves": trained,
+        "reliability": audit is not None and audit.calibration is not None,
+        "mean_cams": audit is not None and audit.shortcuts is not None,
+    }
+    return {key: f"{FIGURES_DIR}/{name}" for key, name in FIGURE_FILES.items() if shown.get(key, True)}
+
+
+def dataset_summary(images: LoadedImages, metrics: Metrics) -> DatasetSummary:
+    """The audited folder: its classes, split counts and skipped files."""
+    return DatasetSummary(
+        str(images.root), images.class_names, metrics.split_counts, len(images.rel_paths), images.skipped
+    )
+
+
+def image_entries(images: LoadedImages, splits: np.ndarray) -> tuple[ImageEntry, ...]:
+    """Every image of the run with its content hash: what a later ``--baseline`` run compares against."""
+    return tuple(
+        ImageEntry(path, info.sha256, images.class_names[int(label)], str(split), info.width, info.height)
+        for path, info, label, split in zip(images.rel_paths, images.infos, images.labels, splits, strict=True)
+    )
+
+
+def versions() -> dict[str, str]:
+    """Versions of reportgen, Python, the platform and the packages a run depends on."""
+    versions = {"reportgen": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    for package in ("torch", "torchvision", "timm", "grad-cam", "cleanlab", "numpy", "pillow", "weasyprint"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions

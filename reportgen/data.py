@@ -305,3 +305,11 @@ def load_probes(paths: tuple[Path, ...], size: int) -> np.ndarray:
         except Exception as exc:  # noqa: BLE001 - any decoder failure is reported the same way
             raise DataError(f"probe image '{path}': {_describe_failure(exc)}") from exc
     return pixels
+
+
+def sample_images(images: LoadedImages, *, count: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """``count`` random images of the data set (in data set order) with their labels, e.g. for a montage."""
+    rng = np.random.default_rng(seed)
+    n = len(images.labels)
+    pick = np.sort(rng.choice(n, size=min(count, n), replace=False))
+    return images.pixels[pick], [images.class_names[int(images.labels[i])] for i in pick]

@@ -10,12 +10,15 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from reportgen.analysis.cams import CamMaps, overlay_cam
 from reportgen.report import ClassSection, GalleryImage, ProbeResult
+
+if TYPE_CHECKING:
+    from reportgen.predictions import CamMaps
 
 logger = logging.getLogger(__name__)
 
@@ -49,37 +52,6 @@ def cam_requests(
         for image in (*section.top, *section.bottom):
             requests.extend((index_of[image.rel_path], class_idx[c]) for c in _explained_classes(image))
     return list(dict.fromkeys(requests))
-
-
-def write_gallery_assets(
-    sections: Sequence[ClassSection],
-    pixels: np.ndarray,
-    index_of: Mapping[str, int],
-    class_names: Sequence[str],
-    out_dir: Path,
-    cams: CamMaps | None = None,
-    *,
-    quality: int = JPEG_QUALITY,
-    max_side: int = THUMB_SIDE,
-) -> tuple[ClassSection, ...]:
-    """Write a thumbnail and Grad-CAM overlays for every gallery image; return sections that point to them.
-
-    Args:
-        sections: The report's class sections, galleries without pictures.
-        pixels: ``(N, S, S, 3)`` uint8 images as the model saw them.
-        index_of: Gallery image ``rel_path`` -> row of ``pixels`` (and image index of ``cams``).
-        class_names: Class names in model order, to find a class's index in ``cams``.
-        out_dir: The output folder; files go to ``out_dir/assets``.
-        cams: Grad-CAM maps keyed by (image index, class index); ``None`` (``--no-cam``) writes thumbnails only.
-        quality: JPEG quality.
-        max_side: Longest side of the written JPEGs, pixels.
-
-    Returns:
-        New sections whose images have ``thumbnail``, ``cam`` and (misclassified only) ``cam_true`` set to
-        paths relative to ``out_dir``; a map missing from ``cams`` leaves its field ``None``.
-    """
-    writer = AssetWriter(Path(out_dir), pixels, cams, {n: i for i, n in enumerate(class_names)}, quality, max_side)
-    return writer.gallery_sections(sections, index_of)
 
 
 def write_probe_assets(
@@ -169,6 +141,8 @@ class AssetWriter:
         if self.cams is None or (image_idx, class_idx) not in self.cams:
             logger.debug("no Grad-CAM map for image %d, class %d", image_idx, class_idx)
             return None
+        from reportgen.analysis.cams import overlay_cam  # pytorch-grad-cam's blend; imports torch
+
         rel = f"{ASSETS}/{prefix}-{image_idx:06d}-c{class_idx}.jpg"
         cams = self.cams
         self._write(rel, lambda: overlay_cam(self.pixels[image_idx], cams.get(image_idx, class_idx), CAM_ALPHA))

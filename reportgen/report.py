@@ -19,6 +19,15 @@ from reportgen.history import EpochStats
 from reportgen.serialize import from_plain, to_plain
 
 SCHEMA_VERSION = 1
+FIGURES_DIR = "figures"  # the charts' folder inside the output folder
+FIGURE_FILES = {  # figure key -> file name inside FIGURES_DIR, in the order they are drawn
+    "montage": "montage.jpg",
+    "class_histogram": "class_histogram.png",
+    "training_curves": "training_curves.png",
+    "confusion_matrix": "confusion.png",
+    "reliability": "reliability.png",
+    "mean_cams": "mean_cams.png",
+}
 
 
 @dataclass(frozen=True)
@@ -158,5 +167,3 @@ class Report:
             SchemaError: the data does not have the report's layout; the message names the field.
         """
         return from_plain(cls, data)
-
-

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from reportgen import gallery
-from reportgen.analysis.cams import CamMaps
 from reportgen.analysis.metrics import ClassMetrics
+from reportgen.predictions import CamMaps
 from reportgen.report import ClassSection, GalleryImage, ProbeResult
 
 NAMES = ("<b>x</b>", "../evil", "plain")
@@ -47,13 +47,18 @@ def _cams(requests: list[tuple[int, int]], side: int = 64) -> CamMaps:
     return CamMaps(tuple(requests), maps)
 
 
+def _write(pixels: np.ndarray, out_dir, cams: CamMaps | None, max_side: int = gallery.THUMB_SIDE):
+    writer = gallery.AssetWriter(out_dir, pixels, cams, {n: i for i, n in enumerate(NAMES)}, 78, max_side)
+    return writer.gallery_sections(_sections(), INDEX)
+
+
 def test_cam_requests_explain_predicted_then_true_class():
     assert gallery.cam_requests(_sections(), INDEX, NAMES) == [(0, 0), (1, 2), (1, 0), (2, 1)]
 
 
 def test_gallery_assets_are_written_with_safe_names(tmp_path, pixels):
     cams = _cams(gallery.cam_requests(_sections(), INDEX, NAMES))
-    sections = gallery.write_gallery_assets(_sections(), pixels, INDEX, NAMES, tmp_path, cams, max_side=48)
+    sections = _write(pixels, tmp_path, cams, max_side=48)
     correct, wrong = sections[0].top[0], sections[0].bottom[0]
     assert correct.thumbnail == "assets/img-000000.jpg" and correct.cam == "assets/cam-000000-c0.jpg"
     assert correct.cam_true is None
@@ -66,7 +71,7 @@ def test_gallery_assets_are_written_with_safe_names(tmp_path, pixels):
 
 
 def test_no_cams_writes_thumbnails_only(tmp_path, pixels):
-    sections = gallery.write_gallery_assets(_sections(), pixels, INDEX, NAMES, tmp_path, None)
+    sections = _write(pixels, tmp_path, None)
     images = [i for s in sections for i in (*s.top, *s.bottom)]
     assert all(i.thumbnail and i.cam is None and i.cam_true is None for i in images)
     assert {p.name for p in (tmp_path / "assets").iterdir()} == {"img-000000.jpg", "img-000001.jpg", "img-000002.jpg"}
@@ -74,7 +79,7 @@ def test_no_cams_writes_thumbnails_only(tmp_path, pixels):
 
 def test_missing_map_leaves_field_empty(tmp_path, pixels):
     cams = _cams([(0, 0)])
-    sections = gallery.write_gallery_assets(_sections(), pixels, INDEX, NAMES, tmp_path, cams)
+    sections = _write(pixels, tmp_path, cams)
     assert sections[0].top[0].cam is not None and sections[0].bottom[0].cam is None
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import torch
@@ -16,28 +14,10 @@ from torch import nn
 from tqdm import tqdm
 
 from reportgen.model import ModelSpec
+from reportgen.predictions import CamMaps
 from reportgen.runtime import Runtime, normalise, to_unit_tensor
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CamMaps:
-    """Grad-CAM maps keyed by (image index, explained class index)."""
-
-    keys: tuple[tuple[int, int], ...]
-    maps: np.ndarray  # (len(keys), S, S) float32, each min-max normalised to [0, 1] on its own
-
-    def get(self, image_idx: int, class_idx: int) -> np.ndarray:
-        """The map explaining ``class_idx`` for image ``image_idx``."""
-        return self.maps[self._index[(image_idx, class_idx)]]
-
-    def __contains__(self, key: tuple[int, int]) -> bool:
-        return key in self._index
-
-    @cached_property
-    def _index(self) -> dict[tuple[int, int], int]:
-        return {key: i for i, key in enumerate(self.keys)}
 
 
 def compute_cams(

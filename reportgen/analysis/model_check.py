@@ -22,6 +22,7 @@ import numpy as np
 
 from reportgen.analysis.metrics import split_accuracy
 from reportgen.history import TrainingHistory
+from reportgen.predictions import Predictions
 
 COLLAPSE_DROP = 0.10  # validation accuracy lost since the best epoch that counts as a collapse
 PROBE_MARGIN = 0.02  # validation accuracy below the linear probe that is more than noise
@@ -201,3 +202,28 @@ def _reference_problems(val_accuracy: float, probe: Reference | None, majority: 
             values = {"val_accuracy": val_accuracy, "probe_val_accuracy": probe.val_accuracy}
             problems.append(ModelProblem("below_probe", severity, values))
     return problems
+
+
+def check_predictions(
+    predictions: Predictions,
+    *,
+    probe_probs: np.ndarray | None,
+    history: TrainingHistory | None,
+    why_no_probe: str = "",
+) -> ModelCheck:
+    """Compare the model's predictions with the linear probe's and the majority class on the validation split.
+
+    ``probe_probs`` are the probe's ``(N, C)`` probabilities for every image (None without a probe).
+    """
+    labels, splits, predicted = predictions.labels, predictions.splits, predictions.predicted
+    probe, majority = references(
+        labels=labels, splits=splits, class_names=predictions.class_names, probe_probs=probe_probs
+    )
+    return check_model(
+        val_accuracy=split_accuracy(labels, predicted, splits, "val"),
+        test_accuracy=split_accuracy(labels, predicted, splits, "test"),
+        probe=probe,
+        majority=majority,
+        history=history,
+        why_no_probe=why_no_probe,
+    )
