@@ -270,7 +270,7 @@ def run(config: RunConfig) -> RunOutcome:
             report = dataclasses.replace(
                 report, changes=compare_results(results, previous, baseline=str(config.baseline))
             )
-        report = dataclasses.replace(report, gates=evaluate_gates(gates, results))
+        report = dataclasses.replace(report, gates=evaluate_gates(gates, report))
         with timer("render"):
             _render(report, stage, pdf=config.pdf)
         write_predictions_csv(stage / "predictions.csv", predictions)
