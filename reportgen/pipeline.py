@@ -265,10 +265,9 @@ def run(config: RunConfig) -> RunOutcome:
             figures = _figures(report, history, images, maps_by_class, findings, stage / FIGURES, config.seed)
         report = dataclasses.replace(report, figures={k: f"{FIGURES}/{v}" for k, v in figures.items()})
         report = dataclasses.replace(report, images=_image_entries(images, splits))
-        results = report.to_dict()
         if previous is not None:
             report = dataclasses.replace(
-                report, changes=compare_results(results, previous, baseline=str(config.baseline))
+                report, changes=compare_results(report, previous, baseline=str(config.baseline))
             )
         report = dataclasses.replace(report, gates=evaluate_gates(gates, report))
         with timer("render"):
