@@ -1,11 +1,10 @@
-"""Changes since the last audit: this run's results.json compared with a previous one (``--baseline``).
+"""Changes since the last audit: this run's Report compared with a previous run's (``--baseline``).
 
-Images are matched by content (``sha256``), so a renamed file is not a change and a file moved to
-another class folder is a relabelling. Where either run lacks the per-image list (``images``), the
-data set part falls back to per-class counts. Classes may have been added or removed: their metrics
-show ``None`` on the side where they did not exist, and confusions are compared only between classes
-present in both runs. Every lookup in the results is defensive; only an unreadable or foreign baseline
-is an error.
+The previous run is read from its results.json through ``Report.from_dict``, so only the layout this
+reportgen writes is accepted. Images are matched by content (``sha256``, from ``Report.images``), so a
+renamed file is not a change and a file moved to another class folder is a relabelling. Classes may
+have been added or removed: their metrics show ``None`` on the side where they did not exist, and
+confusions are compared only between classes present in both runs.
 """
 
 from __future__ import annotations
@@ -13,11 +12,16 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reportgen.errors import ReportgenError
+
+if TYPE_CHECKING:  # reportgen.report imports Changes from here
+    from reportgen.analysis.metrics import ClassMetrics
+    from reportgen.report import ImageEntry, Report
 
 logger = logging.getLogger(__name__)
 
@@ -124,50 +128,48 @@ class Changes:
     confusions_grown: tuple[ConfusionChange, ...]  # largest rise in fraction first, at most CONFUSION_LIMIT
 
 
-def load_baseline(path: Path) -> dict[str, Any]:
-    """Read a previous run's results: ``path`` is its output folder or its results.json.
+def load_baseline(path: Path) -> Report:
+    """Read a previous run's Report: ``path`` is its output folder or its results.json.
 
     Raises:
-        ReportgenError: the path is missing, not JSON, or not a reportgen results.json.
+        ReportgenError: one line naming the file: it is missing, not JSON, not a reportgen results.json, of
+            another layout (naming the field) or written by a newer reportgen.
     """
+    from reportgen.report import SCHEMA_VERSION, Report  # here: reportgen.report imports this module
+    from reportgen.serialize import SchemaError
+
     path = Path(path).expanduser()
     file = path / RESULTS_FILE if path.is_dir() else path
     if not file.is_file():
         where = f"'{path}' has no {RESULTS_FILE}" if path.is_dir() else f"'{path}' does not exist"
         raise ReportgenError(f"baseline {where}; pass a previous output folder or its {RESULTS_FILE}")
     try:
-        results = json.loads(file.read_text("utf-8"))
+        data = json.loads(file.read_text("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportgenError(f"cannot read baseline '{file}': {exc}") from exc
     except json.JSONDecodeError as exc:
         raise ReportgenError(f"baseline '{file}' is not valid JSON: {exc}") from exc
-    _check_results(results, file)
-    return results
-
-
-def _check_results(results: Any, file: Path) -> None:
-    if not isinstance(results, dict) or not isinstance(results.get("schema_version"), int):
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
         raise ReportgenError(f"baseline '{file}' is not a reportgen results.json (no schema_version)")
-    if not isinstance(_get(results, "metrics.accuracy"), (int, float)) or not _class_names(results):
-        raise ReportgenError(f"baseline '{file}' lacks metrics.accuracy or dataset.class_names")
-
-
-def compare_results(current: dict[str, Any], previous: dict[str, Any], *, baseline: str = "") -> Changes:
-    """Compare this run's results with the baseline's (both as in results.json).
-
-    Raises:
-        ReportgenError: the baseline was written by a newer reportgen (a higher ``schema_version``).
-    """
-    now, then = current.get("schema_version", 0), previous.get("schema_version", 0)
-    if isinstance(then, int) and isinstance(now, int) and then > now:
+    if version > SCHEMA_VERSION:
         raise ReportgenError(
-            f"baseline '{baseline}' has results schema {then}, newer than this reportgen's {now}; upgrade reportgen"
+            f"baseline '{file}' has results schema {version}, newer than this reportgen's {SCHEMA_VERSION}; "
+            "upgrade reportgen"
         )
+    try:
+        return Report.from_dict(data)
+    except SchemaError as exc:
+        raise ReportgenError(f"baseline '{file}' is not a results.json of this reportgen's layout: {exc}") from exc
+
+
+def compare_results(current: Report, previous: Report, *, baseline: str) -> Changes:
+    """Compare this run's report with the baseline's; ``baseline`` says where the baseline was read."""
     return Changes(
         baseline=baseline,
-        baseline_started_at=_get(previous, "run.started_at"),
-        accuracy=_delta(_get(previous, "metrics.accuracy"), _get(current, "metrics.accuracy")),
-        macro_f1=_delta(_get(previous, "metrics.macro_f1"), _get(current, "metrics.macro_f1")),
+        baseline_started_at=previous.run.started_at,
+        accuracy=_delta(previous.metrics.accuracy, current.metrics.accuracy),
+        macro_f1=_delta(previous.metrics.macro_f1, current.metrics.macro_f1),
         dataset=dataset_changes(current, previous),
         per_class=class_metric_changes(current, previous),
         label_errors=label_error_changes(current, previous),
@@ -175,20 +177,12 @@ def compare_results(current: dict[str, Any], previous: dict[str, Any], *, baseli
     )
 
 
-def changes_to_dict(changes: Changes) -> dict[str, Any]:
-    """The block as JSON-able primitives (tuples become lists)."""
-    return json.loads(json.dumps(asdict(changes)))
-
-
-def dataset_changes(current: dict[str, Any], previous: dict[str, Any]) -> DatasetChanges:
-    """Images added, removed and relabelled per class, by content hash when both runs list their images."""
-    names_now, names_then = _class_names(current), _class_names(previous)
+def dataset_changes(current: Report, previous: Report) -> DatasetChanges:
+    """Images added, removed and relabelled per class, matched by content hash."""
+    names_now, names_then = current.dataset.class_names, previous.dataset.class_names
     added_classes = tuple(n for n in names_now if n not in names_then)
     removed_classes = tuple(n for n in names_then if n not in names_now)
-    after, before = _images(current), _images(previous)
-    if after is None or before is None:
-        return _count_changes(current, previous, added_classes, removed_classes)
-    then, now = _index(before), _index(after)
+    then, now = _index(previous.images), _index(current.images)
     rows, added, removed, moved = [], [], [], []
     for name in _union(names_now, names_then):
         status = ADDED if name in added_classes else (REMOVED if name in removed_classes else KEPT)
@@ -230,14 +224,14 @@ class _Index:
         return [ImageRef(p, sha, name) for p in paths[:n]]
 
 
-def _index(images: list[dict[str, Any]]) -> _Index:
+def _index(images: tuple[ImageEntry, ...]) -> _Index:
     by_class: dict[str, Counter[str]] = {}
     paths: dict[tuple[str, str], list[str]] = {}
     classes_of: dict[str, list[str]] = {}
     for img in images:
-        label, sha = img["label"], img["sha256"]
+        label, sha = img.label, img.sha256
         by_class.setdefault(label, Counter())[sha] += 1
-        paths.setdefault((label, sha), []).append(img["rel_path"])
+        paths.setdefault((label, sha), []).append(img.rel_path)
         if label not in classes_of.setdefault(sha, []):
             classes_of[sha].append(label)
     return _Index(by_class, paths, classes_of)
@@ -274,49 +268,41 @@ def _class_content_changes(
     return row, (added, removed, moved_in)
 
 
-def _count_changes(
-    current: dict[str, Any], previous: dict[str, Any], added: tuple[str, ...], removed: tuple[str, ...]
-) -> DatasetChanges:
-    counts_now, counts_then = _class_counts(current), _class_counts(previous)
-    rows = []
-    for name in _union(_class_names(current), _class_names(previous)):
-        status = REMOVED if name in removed else (ADDED if name in added else KEPT)
-        before, after = counts_then.get(name, 0), counts_now.get(name, 0)
-        rows.append(ClassImageChanges(name, status, before, after, None, None, None, None))
-    missing = "this run" if _images(current) is None else "the baseline"
-    note = f"{missing} has no per-image list with content hashes; only image counts per class were compared"
-    return DatasetChanges(False, added, removed, tuple(rows), None, None, None, note=note)
-
-
-def class_metric_changes(current: dict[str, Any], previous: dict[str, Any]) -> tuple[ClassMetricChanges, ...]:
+def class_metric_changes(current: Report, previous: Report) -> tuple[ClassMetricChanges, ...]:
     """Precision, recall and F1 of every class in either run, before and now."""
-    rows_now, rows_then = _per_class(current), _per_class(previous)
+    rows_now = {m.class_name: m for m in current.metrics.per_class}
+    rows_then = {m.class_name: m for m in previous.metrics.per_class}
     changes = []
-    for name in _union(_class_names(current), _class_names(previous)):
-        now, then = rows_now.get(name, {}), rows_then.get(name, {})
-        status = KEPT if name in rows_now and name in rows_then else (ADDED if name in rows_now else REMOVED)
-        deltas = {f: _delta(then.get(f), now.get(f)) for f in ("precision", "recall", "f1")}
-        changes.append(ClassMetricChanges(name, status, **deltas))
+    for name in _union(current.dataset.class_names, previous.dataset.class_names):
+        now, then = rows_now.get(name), rows_then.get(name)
+        status = KEPT if now is not None and then is not None else (ADDED if now is not None else REMOVED)
+        changes.append(
+            ClassMetricChanges(
+                name,
+                status,
+                precision=_class_delta(then, now, lambda m: m.precision),
+                recall=_class_delta(then, now, lambda m: m.recall),
+                f1=_class_delta(then, now, lambda m: m.f1),
+            )
+        )
     return tuple(changes)
 
 
-def label_error_changes(current: dict[str, Any], previous: dict[str, Any]) -> LabelErrorChanges:
+def label_error_changes(current: Report, previous: Report) -> LabelErrorChanges:
     """Suspected label errors new in this run and gone since the baseline."""
     now, then = _suspects(current), _suspects(previous)
     if now is None or then is None:
         missing = "this run" if now is None else "the baseline"
         return LabelErrorChanges(False, "", (), (), 0, note=f"{missing} has no audit.label_issues.suspects list")
-    key = "sha256" if all(s.get("sha256") for s in now + then) else "rel_path"
-    if not all(s.get(key) for s in now + then):
-        note = "suspects carry no sha256 or rel_path (nor an image_idx into the per-image list)"
-        return LabelErrorChanges(False, "", (), (), 0, note=note)
-    keys_now, keys_then = {s.get(key) for s in now}, {s.get(key) for s in then}
-    new = tuple(_suspect_ref(s, current) for s in now if s.get(key) not in keys_then)
-    resolved = tuple(_suspect_ref(s, previous) for s in then if s.get(key) not in keys_now)
-    return LabelErrorChanges(True, key, new, resolved, len(keys_now & keys_then))
+    by_content = all(ref.sha256 for ref in now + then)
+    key = (lambda ref: ref.sha256) if by_content else (lambda ref: ref.rel_path)
+    keys_now, keys_then = {key(ref) for ref in now}, {key(ref) for ref in then}
+    new = tuple(ref for ref in now if key(ref) not in keys_then)
+    resolved = tuple(ref for ref in then if key(ref) not in keys_now)
+    return LabelErrorChanges(True, "sha256" if by_content else "rel_path", new, resolved, len(keys_now & keys_then))
 
 
-def grown_confusions(current: dict[str, Any], previous: dict[str, Any]) -> tuple[ConfusionChange, ...]:
+def grown_confusions(current: Report, previous: Report) -> tuple[ConfusionChange, ...]:
     """Confusions between classes of both runs whose share of the true class's test images rose."""
     now, then = _confusions(current), _confusions(previous)
     grown = []
@@ -330,98 +316,46 @@ def grown_confusions(current: dict[str, Any], previous: dict[str, Any]) -> tuple
     return tuple(grown[:CONFUSION_LIMIT])
 
 
-def _confusions(results: dict[str, Any]) -> dict[tuple[str, str], tuple[int, float]]:
-    """Off-diagonal cells as (true, predicted) -> (count, fraction of the row); {} when unusable."""
-    names, matrix = _class_names(results), _get(results, "metrics.confusion")
-    if not isinstance(matrix, list) or len(matrix) != len(names):
+def _confusions(report: Report) -> dict[tuple[str, str], tuple[int, float]]:
+    """Off-diagonal cells as (true, predicted) -> (count, fraction of the row); {} when the matrix is not n x n."""
+    names, matrix = report.dataset.class_names, report.metrics.confusion
+    if len(matrix) != len(names) or any(len(row) != len(names) for row in matrix):
         return {}
     cells = {}
     for t, row in enumerate(matrix):
-        if not isinstance(row, list) or len(row) != len(names):
-            return {}
-        total = sum(v for v in row if isinstance(v, (int, float)))
+        total = sum(row)
         for p, count in enumerate(row):
-            if p != t and isinstance(count, (int, float)):
-                cells[(names[t], names[p])] = (int(count), round(count / total, 6) if total else 0.0)
+            if p != t:
+                cells[(names[t], names[p])] = (count, round(count / total, 6) if total else 0.0)
     return cells
-
-
-def _get(results: Any, dotted: str) -> Any:
-    value = results
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _class_names(results: dict[str, Any]) -> tuple[str, ...]:
-    names = _get(results, "dataset.class_names")
-    return tuple(str(n) for n in names) if isinstance(names, list) else ()
 
 
 def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
     return first + tuple(n for n in second if n not in first)
 
 
-def _delta(before: Any, after: Any) -> Delta:
-    b = float(before) if isinstance(before, (int, float)) and not isinstance(before, bool) else None
-    a = float(after) if isinstance(after, (int, float)) and not isinstance(after, bool) else None
+def _delta(before: float | None, after: float | None) -> Delta:
+    b = None if before is None else float(before)
+    a = None if after is None else float(after)
     return Delta(b, a, round(a - b, 6) if a is not None and b is not None else None)
 
 
-def _images(results: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The per-image list with labels as class names, or None when absent or incomplete."""
-    images = results.get("images", _get(results, "dataset.images"))
-    if not isinstance(images, list):
+def _class_delta(then: ClassMetrics | None, now: ClassMetrics | None, read: Callable[[ClassMetrics], float]) -> Delta:
+    """``read`` of a class's test metrics before and now; None on a side where the class did not exist."""
+    return _delta(None if then is None else read(then), None if now is None else read(now))
+
+
+def _suspects(report: Report) -> tuple[ImageRef, ...] | None:
+    """The suspected label errors, each with its content hash from ``images``; None when the check did not run."""
+    checks = report.audit.label_issues if report.audit else None
+    if checks is None:
         return None
-    names = _class_names(results)
-    plain = []
-    for img in images:
-        if not isinstance(img, dict) or not img.get("sha256") or "label" not in img:
-            return None
-        label = img["label"]
-        if isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(names):
-            label = names[label]
-        plain.append({"rel_path": img.get("rel_path"), "sha256": img["sha256"], "label": str(label)})
-    return plain
-
-
-def _class_counts(results: dict[str, Any]) -> dict[str, int]:
-    counts: Counter[str] = Counter()
-    split_counts = _get(results, "dataset.split_counts")
-    for per_class in split_counts.values() if isinstance(split_counts, dict) else ():
-        if isinstance(per_class, dict):
-            counts.update({str(k): int(v) for k, v in per_class.items() if isinstance(v, int)})
-    return dict(counts)
-
-
-def _per_class(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    rows = _get(results, "metrics.per_class")
-    if not isinstance(rows, list):
-        return {}
-    return {str(r["class_name"]): r for r in rows if isinstance(r, dict) and "class_name" in r}
-
-
-def _suspects(results: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The suspects, each with its rel_path and sha256 filled in from ``images`` through ``image_idx``."""
-    suspects = _get(results, "audit.label_issues.suspects")
-    if not isinstance(suspects, list):
-        return None
-    images = _images(results) or []
-    filled = []
-    for suspect in (s for s in suspects if isinstance(s, dict)):
-        idx = suspect.get("image_idx")
-        if isinstance(idx, int) and 0 <= idx < len(images):
-            suspect = {"rel_path": images[idx]["rel_path"], "sha256": images[idx]["sha256"], **suspect}
-        filled.append(suspect)
-    return filled
-
-
-def _suspect_ref(suspect: dict[str, Any], results: dict[str, Any]) -> ImageRef:
-    keys = ("given_label", "given_idx", "label", "true_class", "class_name")
-    label = next((suspect[k] for k in keys if k in suspect), None)
-    names = _class_names(results)
-    if isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(names):
-        label = names[label]
-    return ImageRef(suspect.get("rel_path"), suspect.get("sha256"), None if label is None else str(label))
+    images = report.images
+    return tuple(
+        ImageRef(
+            s.image.rel_path,
+            images[s.image_idx].sha256 if 0 <= s.image_idx < len(images) else None,
+            s.given_label,
+        )
+        for s in checks.suspects
+    )

@@ -176,8 +176,8 @@ def build_report(
     )
     changes = None
     if previous is not None:
-        changes = compare_results(report.to_dict(), previous.to_dict(), baseline=baseline)
-    return dataclasses.replace(report, changes=changes, gates=evaluate_gates(gates, report.to_dict()))
+        changes = compare_results(report, previous, baseline=baseline)
+    return dataclasses.replace(report, changes=changes, gates=evaluate_gates(gates, report))
 
 
 def planned_figures(*, trained: bool, audit: Audit | None) -> dict[str, str]:

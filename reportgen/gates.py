@@ -1,4 +1,4 @@
-"""Quality gates: ``--fail-under METRIC[:CLASS]=VALUE`` and ``--fail-over ...``, checked against results.json.
+"""Quality gates: ``--fail-under METRIC[:CLASS]=VALUE`` and ``--fail-over ...``, checked against the run's Report.
 
 A gate spec is ``METRIC=THRESHOLD`` or, for a per-class metric, ``METRIC:CLASS=THRESHOLD``. The class
 name is everything between the first ``:`` and the last ``=`` (spaces around it dropped), so it may
@@ -9,7 +9,7 @@ is below the threshold, ``--fail-over`` when it is above; a value equal to the t
 Metrics (``METRICS`` below is the one table to extend):
 
 ==========================  =========  ======================================================
-name                        direction  value, from results.json
+name                        direction  value, in the Report (as in results.json)
 ==========================  =========  ======================================================
 accuracy                    under      ``metrics.accuracy`` (test split)
 macro_f1                    under      ``metrics.macro_f1``
@@ -18,11 +18,11 @@ min_recall / min_f1         under      the worst class's recall / F1
 precision:C, recall:C, f1:C under      ``metrics.per_class[...]`` of class C (test split)
 images:C                    either     images of class C over all splits
 total_images                either     ``dataset.total_images``
-skipped_files               over       ``dataset.skipped`` (unreadable files left out)
-suspected_label_errors      over       ``audit.label_issues.total`` (or its ``suspects`` list)
-duplicates_across_splits    over       ``audit.duplicates.across_splits`` (or ``n_leaking``): copies in 2 splits
-duplicates_across_classes   over       ``audit.duplicates.across_classes`` (or ``n_across_classes``)
-duplicates                  over       ``audit.duplicates.total`` (or the number of its ``groups``)
+skipped_files               over       the ``dataset.skipped`` files (unreadable, left out)
+suspected_label_errors      over       ``audit.label_issues.total``
+duplicates_across_splits    over       ``audit.duplicates.across_splits``: copies in 2 splits
+duplicates_across_classes   over       ``audit.duplicates.across_classes``
+duplicates                  over       ``audit.duplicates.total`` (pairs)
 ece                         over       ``audit.calibration.ece`` (expected calibration error)
 model_vs_probe              under      ``model_check.model_vs_probe``: validation accuracy of the model minus
                                        that of a linear probe on its pretrained features (e.g. ``=0``)
@@ -42,9 +42,14 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
+from reportgen.analysis.metrics import ClassMetrics
+from reportgen.audit import Audit
 from reportgen.errors import ReportgenError
+
+if TYPE_CHECKING:  # reportgen.report imports GateResult from here
+    from reportgen.report import Report
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +64,10 @@ class Lookup:
     note: str = ""  # which class for min_*, or why the value is missing
 
 
+LookupFn = Callable[["Report", str | None], Lookup]  # (report, class name) -> value
+B = TypeVar("B")
+
+
 @dataclass(frozen=True)
 class MetricDef:
     """One gateable metric."""
@@ -67,7 +76,7 @@ class MetricDef:
     directions: frozenset[str]  # the options that make sense: {UNDER}, {OVER} or both
     fraction: bool  # the value lies in [0, 1]
     per_class: bool
-    lookup: Callable[[dict[str, Any], str | None], Lookup]  # (results, class name) -> value
+    lookup: LookupFn
 
 
 @dataclass(frozen=True)
@@ -100,98 +109,84 @@ class GateResult:
     reason: str  # one line, e.g. "recall of sushi is 0.62, under the minimum 0.7"
 
 
-def _path(results: dict[str, Any], dotted: str) -> Any:
-    """``results["a"]["b"]`` for ``"a.b"``, or None where any step is missing."""
-    value: Any = results
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
+def _audit(report: Report) -> Audit:
+    """The report's audit; under ``--no-audit`` an empty one, every check None."""
+    return report.audit or Audit()
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+def _then(block: B | None, read: Callable[[B], float | None]) -> float | None:
+    """``read(block)``, or None when ``block`` is None (its check did not run)."""
+    return None if block is None else read(block)
 
 
-def _at(*paths: str) -> Callable[[dict[str, Any], str | None], Lookup]:
-    """Look up the first of ``paths`` holding a number; a list counts its items, a dict gives its total."""
+def _field(where: str, read: Callable[[Report], float | None]) -> LookupFn:
+    """A run-wide number, ``read`` from the report; ``where`` names it in results.json when it is absent."""
 
-    def lookup(results: dict[str, Any], _class_name: str | None) -> Lookup:
-        for dotted in paths:
-            value = _path(results, dotted)
-            if isinstance(value, list):
-                return Lookup(float(len(value)))
-            if isinstance(value, dict):
-                value = value.get("total", value.get("count"))
-            if _number(value) is not None:
-                return Lookup(_number(value))
-        return Lookup(None, f"results.json has no {' or '.join(paths)} (was that check run?)")
+    def lookup(report: Report, _class_name: str | None) -> Lookup:
+        value = read(report)
+        if value is None:
+            return Lookup(None, f"results.json has no {where} (was that check run?)")
+        return Lookup(float(value))
 
     return lookup
 
 
-def _per_class_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = _path(results, "metrics.per_class")
-    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+def _class_field(read: Callable[[ClassMetrics], float]) -> LookupFn:
+    """A per-class test metric, ``read`` from the named class's row."""
 
-
-def _class_field(field: str) -> Callable[[dict[str, Any], str | None], Lookup]:
-    def lookup(results: dict[str, Any], class_name: str | None) -> Lookup:
-        for row in _per_class_rows(results):
-            if row.get("class_name") == class_name:
-                return Lookup(_number(row.get(field)))
-        known = [str(row.get("class_name")) for row in _per_class_rows(results)]
-        hint = _did_you_mean(str(class_name), known)
-        return Lookup(None, f"class '{class_name}' is not in the results{hint}")
+    def lookup(report: Report, class_name: str | None) -> Lookup:
+        rows = report.metrics.per_class
+        row = next((r for r in rows if r.class_name == class_name), None)
+        if row is None:
+            hint = _did_you_mean(str(class_name), [r.class_name for r in rows])
+            return Lookup(None, f"class '{class_name}' is not in the results{hint}")
+        return Lookup(float(read(row)))
 
     return lookup
 
 
-def _worst(field: str) -> Callable[[dict[str, Any], str | None], Lookup]:
-    def lookup(results: dict[str, Any], _class_name: str | None) -> Lookup:
-        rows = [(row.get("class_name"), _number(row.get(field))) for row in _per_class_rows(results)]
-        rows = [(name, value) for name, value in rows if value is not None]
+def _worst(read: Callable[[ClassMetrics], float]) -> LookupFn:
+    """The lowest per-class value, noting its class."""
+
+    def lookup(report: Report, _class_name: str | None) -> Lookup:
+        rows = report.metrics.per_class
         if not rows:
             return Lookup(None, "no per-class metrics in the results")
-        name, value = min(rows, key=lambda r: r[1])
-        return Lookup(value, f"class '{name}'")
+        worst = min(rows, key=read)
+        return Lookup(float(read(worst)), f"class '{worst.class_name}'")
 
     return lookup
 
 
-def _mean(field: str) -> Callable[[dict[str, Any], str | None], Lookup]:
-    def lookup(results: dict[str, Any], _class_name: str | None) -> Lookup:
-        values = [v for v in (_number(row.get(field)) for row in _per_class_rows(results)) if v is not None]
-        if not values:
+def _mean(read: Callable[[ClassMetrics], float]) -> LookupFn:
+    """The mean of a per-class value over the classes."""
+
+    def lookup(report: Report, _class_name: str | None) -> Lookup:
+        rows = report.metrics.per_class
+        if not rows:
             return Lookup(None, "no per-class metrics in the results")
-        return Lookup(sum(values) / len(values))
+        return Lookup(sum(float(read(r)) for r in rows) / len(rows))
 
     return lookup
 
 
-def _class_images(results: dict[str, Any], class_name: str | None) -> Lookup:
-    counts = _path(results, "dataset.split_counts")
-    if not isinstance(counts, dict):
-        return Lookup(None, "dataset.split_counts not in the results")
-    per_split = [c.get(class_name) for c in counts.values() if isinstance(c, dict)]
-    if all(v is None for v in per_split):
+def _class_images(report: Report, class_name: str | None) -> Lookup:
+    per_split = [counts[class_name] for counts in report.dataset.split_counts.values() if class_name in counts]
+    if not per_split:
         return Lookup(None, f"class '{class_name}' is not in the results")
-    return Lookup(float(sum(_number(v) or 0.0 for v in per_split)))
+    return Lookup(float(sum(per_split)))
 
 
-def _model_unsound(results: dict[str, Any], _class_name: str | None) -> Lookup:
-    verdict = _path(results, "model_check.verdict")
-    if verdict is None or verdict == "unchecked":
+def _model_unsound(report: Report, _class_name: str | None) -> Lookup:
+    check = report.model_check
+    if check is None or check.verdict == "unchecked":
         return Lookup(None, "results.json has no model_check verdict (the validation split is empty?)")
-    return Lookup(1.0 if verdict == "unsound" else 0.0)
+    return Lookup(1.0 if check.verdict == "unsound" else 0.0)
 
 
 def _metric_def(
     name: str,
-    lookup: Callable[[dict[str, Any], str | None], Lookup],
+    lookup: LookupFn,
     *,
     gate: str = UNDER,
     fraction: bool = True,
@@ -205,38 +200,58 @@ def _metric_def(
 METRICS: dict[str, MetricDef] = {
     m.name: m
     for m in (
-        _metric_def("accuracy", _at("metrics.accuracy")),
-        _metric_def("macro_f1", _at("metrics.macro_f1")),
-        _metric_def("macro_recall", _mean("recall")),
-        _metric_def("min_recall", _worst("recall")),
-        _metric_def("min_f1", _worst("f1")),
-        _metric_def("precision", _class_field("precision"), per_class=True),
-        _metric_def("recall", _class_field("recall"), per_class=True),
-        _metric_def("f1", _class_field("f1"), per_class=True),
+        _metric_def("accuracy", _field("metrics.accuracy", lambda r: r.metrics.accuracy)),
+        _metric_def("macro_f1", _field("metrics.macro_f1", lambda r: r.metrics.macro_f1)),
+        _metric_def("macro_recall", _mean(lambda m: m.recall)),
+        _metric_def("min_recall", _worst(lambda m: m.recall)),
+        _metric_def("min_f1", _worst(lambda m: m.f1)),
+        _metric_def("precision", _class_field(lambda m: m.precision), per_class=True),
+        _metric_def("recall", _class_field(lambda m: m.recall), per_class=True),
+        _metric_def("f1", _class_field(lambda m: m.f1), per_class=True),
         _metric_def("images", _class_images, gate="either", fraction=False, per_class=True),
-        _metric_def("total_images", _at("dataset.total_images"), gate="either", fraction=False),
-        _metric_def("skipped_files", _at("dataset.skipped"), gate=OVER, fraction=False),
+        _metric_def(
+            "total_images",
+            _field("dataset.total_images", lambda r: r.dataset.total_images),
+            gate="either",
+            fraction=False,
+        ),
+        _metric_def(
+            "skipped_files", _field("dataset.skipped", lambda r: len(r.dataset.skipped)), gate=OVER, fraction=False
+        ),
         _metric_def(
             "suspected_label_errors",
-            _at("audit.label_issues.total", "audit.label_issues.suspects"),
+            _field("audit.label_issues.total", lambda r: _then(_audit(r).label_issues, lambda c: c.total)),
             gate=OVER,
             fraction=False,
         ),
         _metric_def(
             "duplicates_across_splits",
-            _at("audit.duplicates.across_splits", "audit.duplicates.n_leaking"),
+            _field("audit.duplicates.across_splits", lambda r: _then(_audit(r).duplicates, lambda c: c.across_splits)),
             gate=OVER,
             fraction=False,
         ),
         _metric_def(
             "duplicates_across_classes",
-            _at("audit.duplicates.across_classes", "audit.duplicates.n_across_classes"),
+            _field(
+                "audit.duplicates.across_classes", lambda r: _then(_audit(r).duplicates, lambda c: c.across_classes)
+            ),
             gate=OVER,
             fraction=False,
         ),
-        _metric_def("duplicates", _at("audit.duplicates.total", "audit.duplicates.groups"), gate=OVER, fraction=False),
-        _metric_def("ece", _at("audit.calibration.ece"), gate=OVER),
-        _metric_def("model_vs_probe", _at("model_check.model_vs_probe"), fraction=False),
+        _metric_def(
+            "duplicates",
+            _field("audit.duplicates.total", lambda r: _then(_audit(r).duplicates, lambda c: c.total)),
+            gate=OVER,
+            fraction=False,
+        ),
+        _metric_def(
+            "ece", _field("audit.calibration.ece", lambda r: _then(_audit(r).calibration, lambda c: c.ece)), gate=OVER
+        ),
+        _metric_def(
+            "model_vs_probe",
+            _field("model_check.model_vs_probe", lambda r: _then(r.model_check, lambda c: c.model_vs_probe)),
+            fraction=False,
+        ),
         _metric_def("model_unsound", _model_unsound, gate=OVER, fraction=False),
     )
 }
@@ -287,18 +302,18 @@ def check_gate_classes(gates: Iterable[GateSpec], class_names: Sequence[str]) ->
             raise _spec_error(gate.spec, gate.op, f"the data set has no class '{gate.class_name}'{known}")
 
 
-def evaluate_gates(gates: Iterable[GateSpec], results: dict[str, Any]) -> tuple[GateResult, ...]:
-    """Check each gate against ``results`` (the content of results.json)."""
-    checked = tuple(evaluate_gate(gate, results) for gate in gates)
+def evaluate_gates(gates: Iterable[GateSpec], report: Report) -> tuple[GateResult, ...]:
+    """Check each gate against the run's ``report`` (what results.json holds)."""
+    checked = tuple(evaluate_gate(gate, report) for gate in gates)
     for result in checked:
         log = logger.info if result.passed else logger.warning
         log("gate %s: %s", "passed" if result.passed else "FAILED", result.reason)
     return checked
 
 
-def evaluate_gate(gate: GateSpec, results: dict[str, Any]) -> GateResult:
-    """Check one gate; a value the results do not hold fails the gate with the reason."""
-    found = METRICS[gate.metric].lookup(results, gate.class_name)
+def evaluate_gate(gate: GateSpec, report: Report) -> GateResult:
+    """Check one gate; a value the report does not hold fails the gate with the reason."""
+    found = METRICS[gate.metric].lookup(report, gate.class_name)
     label = gate.metric if gate.class_name is None else f"{gate.metric} of class '{gate.class_name}'"
     if found.value is None or math.isnan(found.value):
         note = found.note or f"{label} is not a number in the results"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -137,6 +139,14 @@ def make_report(
         changes=make_changes(names) if changes else None,
         gates=make_gates(names) if gates else (),
     )
+
+
+def make_bare_report(class_names: Sequence[str] = NASTY_CLASSES, **fields: Any) -> Report:
+    """A Report with no files behind it (empty galleries, no figures, probes or audit): what the gate and
+    baseline tests read. ``fields`` replace the Report's own, e.g. ``metrics=...``, ``audit=...``.
+    """
+    report = make_report(Path("no-files-written"), class_names, top=0, bottom=0, probes=False, figures=())
+    return dataclasses.replace(report, **fields)
 
 
 def make_audit(out_dir: Path, names: Sequence[str], counter=None, *, cams: bool = True, side: int = 24) -> Audit:

@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
+from report_factory import make_audit, make_bare_report
 
+from reportgen.analysis.metrics import ClassMetrics
+from reportgen.audit import AuditImage, SuspectView
 from reportgen.baseline import (
     ADDED,
     KEPT,
     REMOVED,
     Delta,
     ImageRef,
-    changes_to_dict,
     class_metric_changes,
     compare_results,
     dataset_changes,
@@ -21,52 +24,66 @@ from reportgen.baseline import (
     load_baseline,
 )
 from reportgen.errors import ReportgenError
+from reportgen.report import ImageEntry, Report
+from reportgen.serialize import to_plain
 
 
 def results(
-    class_names: list[str],
+    class_names: Sequence[str],
     *,
     accuracy: float = 0.8,
     recall: dict[str, float] | None = None,
     confusion: list[list[int]] | None = None,
-    images: list[tuple[str, str, str]] | None = None,
-    suspects: list[dict[str, Any]] | None = None,
-    counts: dict[str, int] | None = None,
-) -> dict[str, Any]:
-    """A results.json as report.to_dict writes it; ``images`` are (rel_path, sha256, label) triples."""
-    recall = recall or {}
-    n = len(class_names)
-    data: dict[str, Any] = {
-        "schema_version": 1,
-        "run": {"started_at": "2026-11-01T02:00:00+00:00"},
-        "dataset": {
-            "class_names": class_names,
-            "split_counts": {"train": counts or {}, "val": {}, "test": {}},
-        },
-        "metrics": {
-            "accuracy": accuracy,
-            "macro_f1": 0.5,
-            "confusion": confusion or [[5 if t == p else 0 for p in range(n)] for t in range(n)],
-            "per_class": [
-                {"class_name": c, "precision": 0.9, "recall": recall.get(c, 0.8), "f1": 0.85, "support": 5}
-                for c in class_names
-            ],
-        },
-    }
-    if images is not None:
-        data["images"] = [{"rel_path": r, "sha256": h, "label": lab, "split": "train"} for r, h, lab in images]
-    if suspects is not None:
-        data["audit"] = {"label_issues": {"total": len(suspects), "suspects": suspects}}
-    return data
+    images: Sequence[tuple[str, str, str]] = (),
+) -> Report:
+    """A run's typed Report; ``images`` are (rel_path, sha256, label) triples."""
+    names, recall = tuple(class_names), recall or {}
+    n = len(names)
+    matrix = confusion or [[5 if t == p else 0 for p in range(n)] for t in range(n)]
+    bare = make_bare_report(names)
+    metrics = replace(
+        bare.metrics,
+        accuracy=accuracy,
+        macro_f1=0.5,
+        confusion=tuple(tuple(row) for row in matrix),
+        per_class=tuple(ClassMetrics(c, 0.9, recall.get(c, 0.8), 0.85, 5) for c in names),
+    )
+    return replace(
+        bare,
+        run=replace(bare.run, started_at="2026-11-01T02:00:00+00:00"),
+        metrics=metrics,
+        images=tuple(ImageEntry(r, h, label, "train", 8, 8) for r, h, label in images),
+    )
+
+
+def suspect(image_idx: int, rel_path: str, given_label: str) -> SuspectView:
+    image = AuditImage(image_idx, rel_path, given_label, "train")
+    return SuspectView(image_idx, image, given_label, "other", 0.05, 0.9, 0.02, "other")
+
+
+def with_suspects(report: Report, out_dir: Path, image_idx: Sequence[int]) -> Report:
+    """``report`` with a label check whose suspects are its images ``image_idx``."""
+    audit = make_audit(out_dir, report.dataset.class_names)
+    images = report.images
+    suspects = tuple(suspect(i, images[i].rel_path, images[i].label) for i in image_idx)
+    label_issues = replace(audit.label_issues, suspects=suspects, total=len(suspects))
+    return replace(report, audit=replace(audit, label_issues=label_issues))
+
+
+def write(folder: Path, data: object) -> Path:
+    file = folder / "results.json"
+    file.write_text(data if isinstance(data, str) else json.dumps(data), "utf-8")
+    return file
 
 
 # --- loading ------------------------------------------------------------------------------------------
 
 
 def test_load_from_an_output_folder_or_its_results_json(tmp_path: Path) -> None:
-    (tmp_path / "results.json").write_text(json.dumps(results(["a", "b"])), "utf-8")
-    assert load_baseline(tmp_path)["dataset"]["class_names"] == ["a", "b"]
-    assert load_baseline(tmp_path / "results.json")["metrics"]["accuracy"] == 0.8
+    report = results(["a", "b"], images=[("a/1.jpg", "h1", "a")])
+    file = write(tmp_path, report.to_dict())
+    assert load_baseline(tmp_path) == report
+    assert load_baseline(file).metrics.accuracy == 0.8
 
 
 @pytest.mark.parametrize(
@@ -75,23 +92,42 @@ def test_load_from_an_output_folder_or_its_results_json(tmp_path: Path) -> None:
         (None, "has no results.json; pass a previous output folder or its results.json"),
         ("{not json", "is not valid JSON: Expecting property name"),
         ("[1, 2]", "is not a reportgen results.json (no schema_version)"),
-        ('{"schema_version": 1, "metrics": {}}', "lacks metrics.accuracy or dataset.class_names"),
+        ('{"schema_version": "1"}', "is not a reportgen results.json (no schema_version)"),
+        (
+            '{"schema_version": 1, "metrics": {}}',
+            "is not a results.json of this reportgen's layout: Report: missing key",
+        ),
+        ('{"schema_version": 9}', "has results schema 9, newer than this reportgen's 1; upgrade reportgen"),
     ],
 )
-def test_unusable_baseline_is_a_one_line_error(tmp_path: Path, content: str | None, message: str) -> None:
+def test_unusable_baseline_is_a_one_line_error_naming_the_file(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
     if content is not None:
-        (tmp_path / "results.json").write_text(content, "utf-8")
+        write(tmp_path, content)
     with pytest.raises(ReportgenError) as exc:
         load_baseline(tmp_path)
-    assert message in str(exc.value) and "\n" not in str(exc.value), str(exc.value)
+    text = str(exc.value)
+    assert message in text and "\n" not in text, text
+    assert str(tmp_path) in text
 
 
-def test_missing_path_and_newer_schema_are_errors(tmp_path: Path) -> None:
+def test_a_results_json_of_another_layout_names_the_field(tmp_path: Path) -> None:
+    data = results(["a", "b"]).to_dict()
+    data["metrics"]["accuracy"] = "high"
+    write(tmp_path, data)
+    with pytest.raises(ReportgenError, match=r"results\.json' is not a .* layout: Report\.metrics\.accuracy: expected"):
+        load_baseline(tmp_path)
+    data = results(["a", "b"]).to_dict()
+    data["dataset"]["images"] = []  # a layout reportgen does not write
+    write(tmp_path, data)
+    with pytest.raises(ReportgenError, match=r"Report\.dataset: unknown key 'images'"):
+        load_baseline(tmp_path)
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ReportgenError, match="baseline '.*nope' does not exist"):
         load_baseline(tmp_path / "nope")
-    newer = {**results(["a", "b"]), "schema_version": 9}
-    with pytest.raises(ReportgenError, match="schema 9, newer than this reportgen's 1"):
-        compare_results(results(["a", "b"]), newer, baseline="old/")
 
 
 # --- data set -----------------------------------------------------------------------------------------
@@ -115,7 +151,7 @@ def test_images_are_matched_by_content_across_renames_moves_and_class_changes() 
             ("cat/4.jpg", "h4", "cat"),  # moved from dog: relabelled
             ("dog/3.jpg", "h3", "dog"),
             ("dog/new.jpg", "h6", "dog"),  # new content
-            ("owl/7.jpg", "h7", 2),  # a new class; label given as an index
+            ("owl/7.jpg", "h7", "owl"),  # a new class
         ],
     )
     changes = dataset_changes(after, before)
@@ -138,19 +174,6 @@ def test_an_added_copy_of_an_existing_image_counts_as_added_with_its_new_path() 
     after = results(["a", "b"], images=[("a/x.jpg", "h1", "a"), ("a/x copy.jpg", "h1", "a"), ("b/y.jpg", "h2", "b")])
     changes = dataset_changes(after, before)
     assert changes.added == (ImageRef("a/x copy.jpg", "h1", "a"),) and changes.images_moved == 0
-
-
-def test_without_per_image_hashes_only_counts_are_compared() -> None:
-    before = results(["a", "b"], counts={"a": 10, "b": 5})
-    after = results(["a", "c"], counts={"a": 12, "c": 4}, images=[("a/x.jpg", "h", "a")])
-    changes = dataset_changes(after, before)
-    assert not changes.by_content and "the baseline has no per-image list" in changes.note
-    assert [(r.class_name, r.status, r.before, r.after, r.added) for r in changes.per_class] == [
-        ("a", KEPT, 10, 12, None),
-        ("c", ADDED, 0, 4, None),
-        ("b", REMOVED, 5, 0, None),
-    ]
-    assert changes.images_added is None
 
 
 # --- metrics ------------------------------------------------------------------------------------------
@@ -182,9 +205,8 @@ def test_confusions_that_grew_between_classes_of_both_runs() -> None:
     assert grown[1].count == Delta(2.0, 2.0, 0.0) and grown[1].fraction == Delta(0.2, 0.4, 0.2)
 
 
-def test_unusable_confusion_matrices_give_no_confusions() -> None:
-    broken = results(["a", "b"])
-    broken["metrics"]["confusion"] = [[1, 2, 3]]
+def test_a_confusion_matrix_not_matching_the_classes_gives_no_confusions() -> None:
+    broken = results(["a", "b"], confusion=[[1, 2, 3]])
     assert grown_confusions(broken, results(["a", "b"])) == ()
     assert grown_confusions(results(["a", "b"]), broken) == ()
 
@@ -192,45 +214,44 @@ def test_unusable_confusion_matrices_give_no_confusions() -> None:
 # --- label errors -------------------------------------------------------------------------------------
 
 
-def test_new_and_resolved_label_errors_by_content_hash() -> None:
-    before = results(["a", "b"], suspects=[{"rel_path": "a/1.jpg", "sha256": "h1", "given_label": "a"}])
-    before["audit"]["label_issues"]["suspects"].append({"rel_path": "a/2.jpg", "sha256": "h2", "given_label": "a"})
-    after = results(
-        ["a", "b"],
-        suspects=[
-            {"rel_path": "a/renamed.jpg", "sha256": "h1", "given_label": "a"},
-            {"rel_path": "b/3.jpg", "sha256": "h3", "given_label": 1},
-        ],
-    )
+def test_new_and_resolved_label_errors_by_content_hash(tmp_path: Path) -> None:
+    images = [("a/1.jpg", "h1", "a"), ("a/2.jpg", "h2", "a")]
+    before = with_suspects(results(["a", "b"], images=images), tmp_path, [0, 1])
+    images_now = [("b/3.jpg", "h3", "b"), ("a/renamed.jpg", "h1", "a")]
+    after = with_suspects(results(["a", "b"], images=images_now), tmp_path, [1, 0])
     changes = label_error_changes(after, before)
     assert changes.available and changes.matched_by == "sha256" and changes.still_suspected == 1
     assert changes.new == (ImageRef("b/3.jpg", "h3", "b"),)
     assert changes.resolved == (ImageRef("a/2.jpg", "h2", "a"),)
 
 
-def test_label_errors_given_by_image_index_are_resolved_through_the_image_list() -> None:
-    images = [("a/1.jpg", "h1", "a"), ("b/2.jpg", "h2", "b")]
-    before = results(["a", "b"], images=images, suspects=[{"image_idx": 0, "given_idx": 0}])
-    after = results(["a", "b"], images=images[::-1], suspects=[{"image_idx": 0, "given_idx": 1}])
-    changes = label_error_changes(after, before)
-    assert changes.new == (ImageRef("b/2.jpg", "h2", "b"),) and changes.resolved == (ImageRef("a/1.jpg", "h1", "a"),)
+def test_label_errors_outside_the_image_list_are_matched_by_path(tmp_path: Path) -> None:
+    report = with_suspects(results(["a", "b"], images=[("a/1.jpg", "h1", "a")]), tmp_path, [0])
+    audit = report.audit
+    assert audit is not None and audit.label_issues is not None
+    label_issues = replace(audit.label_issues, suspects=(suspect(7, "b/9.jpg", "b"),))
+    odd = replace(report, audit=replace(audit, label_issues=label_issues))
+    changes = label_error_changes(odd, report)
+    assert changes.matched_by == "rel_path"
+    assert changes.new == (ImageRef("b/9.jpg", None, "b"),) and changes.resolved == (ImageRef("a/1.jpg", "h1", "a"),)
 
 
-def test_label_errors_missing_on_either_side_are_reported_unavailable() -> None:
-    changes = label_error_changes(results(["a", "b"], suspects=[]), results(["a", "b"]))
+def test_label_errors_missing_on_either_side_are_reported_unavailable(tmp_path: Path) -> None:
+    checked = with_suspects(results(["a", "b"]), tmp_path, [])
+    changes = label_error_changes(checked, results(["a", "b"]))
     assert not changes.available and changes.note == "the baseline has no audit.label_issues.suspects list"
-    anonymous = results(["a", "b"], suspects=[{"quality": 0.1}])
-    assert not label_error_changes(anonymous, results(["a", "b"], suspects=[])).available
+    changes = label_error_changes(results(["a", "b"]), checked)
+    assert not changes.available and changes.note == "this run has no audit.label_issues.suspects list"
 
 
 # --- the whole block ----------------------------------------------------------------------------------
 
 
-def test_the_block_is_json_and_survives_minimal_results() -> None:
-    minimal = {"schema_version": 1, "metrics": {"accuracy": 0.5}, "dataset": {"class_names": ["a", "b"]}}
-    block = changes_to_dict(compare_results(minimal, minimal, baseline="x"))
+def test_the_block_keeps_its_results_json_layout() -> None:
+    plain = results(["a", "b"])
+    block = to_plain(compare_results(plain, plain, baseline="x"))
     text = json.dumps(block, allow_nan=False)
-    assert json.loads(text)["accuracy"] == {"before": 0.5, "after": 0.5, "delta": 0.0}
+    assert json.loads(text)["accuracy"] == {"before": 0.8, "after": 0.8, "delta": 0.0}
     assert set(block) == {
         "baseline",
         "baseline_started_at",
@@ -241,5 +262,4 @@ def test_the_block_is_json_and_survives_minimal_results() -> None:
         "label_errors",
         "confusions_grown",
     }
-    assert block["macro_f1"] == {"before": None, "after": None, "delta": None}
-    assert block["dataset"]["by_content"] is False and block["label_errors"]["available"] is False
+    assert block["dataset"]["by_content"] is True and block["label_errors"]["available"] is False

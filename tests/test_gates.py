@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
+from report_factory import make_audit, make_bare_report
 
+from reportgen.analysis.metrics import ClassMetrics
+from reportgen.analysis.model_check import ModelCheck, Reference
+from reportgen.data import SkippedFile
 from reportgen.errors import ReportgenError
 from reportgen.gates import (
     METRICS,
@@ -19,35 +24,44 @@ from reportgen.gates import (
     parse_gate,
     parse_gates,
 )
+from reportgen.report import Report
+
+NAMES = ("pizza", "sushi", "a:b=c")
 
 
-def results(**audit: Any) -> dict[str, Any]:
-    """A results.json as report.to_dict writes it (the parts gates read), plus an optional audit block."""
-    per_class = [
-        {"class_name": "pizza", "precision": 0.9, "recall": 0.8, "f1": 0.847, "support": 10},
-        {"class_name": "sushi", "precision": 0.7, "recall": 0.62, "f1": 0.658, "support": 8},
-        {"class_name": "a:b=c", "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 3},
-    ]
-    data: dict[str, Any] = {
-        "schema_version": 1,
-        "dataset": {
-            "class_names": ["pizza", "sushi", "a:b=c"],
-            "total_images": 60,
-            "skipped": [{"rel_path": "sushi/x.jpg", "reason": "empty file (0 bytes)"}],
-            "split_counts": {
-                "train": {"pizza": 18, "sushi": 14, "a:b=c": 6},
-                "val": {"pizza": 6, "sushi": 5, "a:b=c": 2},
-                "test": {"pizza": 6, "sushi": 5, "a:b=c": 2},
-            },
-        },
-        "metrics": {"accuracy": 0.85, "macro_f1": 0.835, "per_class": per_class},
+def results(**fields: Any) -> Report:
+    """A run's typed Report with the numbers these tests check; ``fields`` replace the Report's own (e.g. audit)."""
+    per_class = (
+        ClassMetrics("pizza", 0.9, 0.8, 0.847, 10),
+        ClassMetrics("sushi", 0.7, 0.62, 0.658, 8),
+        ClassMetrics("a:b=c", 1.0, 1.0, 1.0, 3),
+    )
+    split_counts = {
+        "train": {"pizza": 18, "sushi": 14, "a:b=c": 6},
+        "val": {"pizza": 6, "sushi": 5, "a:b=c": 2},
+        "test": {"pizza": 6, "sushi": 5, "a:b=c": 2},
     }
-    if audit:
-        data["audit"] = audit
-    return data
+    bare = make_bare_report(NAMES)
+    metrics = replace(bare.metrics, accuracy=0.85, macro_f1=0.835, per_class=per_class, split_counts=split_counts)
+    skipped = (SkippedFile("sushi/x.jpg", "empty file (0 bytes)"),)
+    dataset = replace(bare.dataset, total_images=60, skipped=skipped, split_counts=split_counts)
+    return replace(bare, metrics=metrics, dataset=dataset, **fields)
 
 
-def check(spec: str, op: str, data: dict[str, Any] | None = None) -> tuple[bool, float | None, str]:
+def audited(tmp_path: Path, **counts: Any) -> Report:
+    """``results()`` with every audit check; ``counts`` replace fields of its checks, e.g. ``duplicates={...}``."""
+    audit = make_audit(tmp_path, NAMES)
+    parts = {check: replace(getattr(audit, check), **values) for check, values in counts.items()}
+    return results(audit=replace(audit, **parts))
+
+
+def model_check(verdict: str, model_vs_probe: float | None) -> ModelCheck:
+    majority = Reference("majority class", 0.4, 0.4, detail="pizza")
+    probe = Reference("linear probe", 0.8, 0.8)
+    return ModelCheck(verdict, 0.81, 0.8, probe, majority, (), 3, model_vs_probe=model_vs_probe)
+
+
+def check(spec: str, op: str, data: Report | None = None) -> tuple[bool, float | None, str]:
     result = evaluate_gate(parse_gate(spec, op), results() if data is None else data)
     return result.passed, result.actual, result.reason
 
@@ -103,10 +117,13 @@ def test_unknown_class_is_an_error_when_the_classes_are_known() -> None:
     check_gate_classes(gates, ["pizza", "sushi"])  # no error
 
 
-def test_every_metric_has_a_lookup_that_survives_empty_results() -> None:
+def test_every_metric_a_bare_run_lacks_fails_with_a_note() -> None:
+    bare = make_bare_report(NAMES, metrics=replace(results().metrics, per_class=()), audit=None, model_check=None)
+    always = {"accuracy", "macro_f1", "total_images", "skipped_files"}  # every run has these
     for name, metric in METRICS.items():
-        found = metric.lookup({}, "pizza" if metric.per_class else None)
-        assert found.value is None and found.note, name
+        found = metric.lookup(bare, "ramen" if metric.per_class else None)
+        assert (found.value is not None) == (name in always), name
+        assert found.value is not None or found.note, name
 
 
 # --- evaluation ---------------------------------------------------------------------------------------
@@ -133,16 +150,35 @@ def test_per_class_and_derived_metrics() -> None:
     assert check("images:pizza=30", OVER)[0] and check("total_images=50", UNDER)[0]
 
 
-def test_audit_counts_are_read_from_numbers_lists_or_dicts() -> None:
-    as_number = results(label_issues={"total": 12}, duplicates={"across_splits": 0}, calibration={"ece": 0.04})
-    as_list = results(label_issues={"suspects": [{"rel_path": "a"}] * 21}, duplicates={"n_leaking": 2})
-    assert check("suspected_label_errors=20", OVER, as_number)[:2] == (True, 12.0)
-    assert check("suspected_label_errors=20", OVER, as_list)[:2] == (False, 21.0)
-    assert check("duplicates_across_splits=0", OVER, as_number)[0]
-    assert check("duplicates_across_splits=0", OVER, as_list)[:2] == (False, 2.0)
-    assert check("ece=0.1", OVER, as_number)[:2] == (True, 0.04)
-    grouped = results(duplicates={"groups": [[1, 2], [3, 4, 5]]})
-    assert check("duplicates=1", OVER, grouped)[:2] == (False, 2.0)
+def test_audit_and_model_check_numbers_are_read_from_the_report(tmp_path: Path) -> None:
+    report = audited(
+        tmp_path,
+        label_issues={"total": 12},
+        duplicates={"across_splits": 0, "across_classes": 2, "total": 3},
+        calibration={"ece": 0.04},
+    )
+    assert check("suspected_label_errors=20", OVER, report)[:2] == (True, 12.0)
+    assert check("suspected_label_errors=11", OVER, report)[:2] == (False, 12.0)
+    assert check("duplicates_across_splits=0", OVER, report)[:2] == (True, 0.0)
+    assert check("duplicates_across_classes=1", OVER, report)[:2] == (False, 2.0)
+    assert check("duplicates=2", OVER, report) == (False, 3.0, "duplicates is 3, over the maximum 2")
+    assert check("ece=0.1", OVER, report)[:2] == (True, 0.04)
+    checked = results(model_check=model_check("caution", -0.03))
+    assert check("model_vs_probe=0", UNDER, checked) == (False, -0.03, "model_vs_probe is -0.03, under the minimum 0")
+    assert check("model_unsound=0", OVER, checked)[:2] == (True, 0.0)
+    assert check("model_unsound=0", OVER, results(model_check=model_check("unsound", None)))[:2] == (False, 1.0)
+
+
+def test_a_check_that_did_not_run_fails_its_gate_with_the_reason() -> None:
+    no_probe = results(model_check=model_check("sound", None))
+    assert check("model_vs_probe=0", UNDER, no_probe)[2].endswith(
+        "results.json has no model_check.model_vs_probe (was that check run?)"
+    )
+    unchecked = results(model_check=model_check("unchecked", None))
+    assert check("model_unsound=0", OVER, unchecked)[2].endswith(
+        "results.json has no model_check verdict (the validation split is empty?)"
+    )
+    assert check("duplicates=0", OVER)[2].endswith("results.json has no audit.duplicates.total (was that check run?)")
 
 
 def test_a_value_the_results_lack_fails_the_gate_with_the_reason() -> None:
@@ -156,7 +192,7 @@ def test_a_value_the_results_lack_fails_the_gate_with_the_reason() -> None:
     assert (passed, actual) == (False, None)
     assert reason.endswith("class 'ramen' is not in the results (known: 'pizza', 'sushi', 'a:b=c')")
     data = results()
-    data["metrics"]["accuracy"] = float("nan")
+    data = replace(data, metrics=replace(data.metrics, accuracy=float("nan")))
     assert check("accuracy=0.5", UNDER, data) == (
         False,
         None,
