@@ -52,7 +52,7 @@ def _click_parameter(opt: OptionField) -> Callable[[_Command], _Command]:
         type=kind,
         default=default,
         show_default=True,
-        multiple=typing.get_origin(opt.type) is tuple and not spec.pair,
+        multiple=opt.repeatable,
         metavar=spec.metavar,
         help=help_text or None,
     )

@@ -65,12 +65,17 @@ class OptionField:
         """The long flag, e.g. ``--lr``."""
         return self.option.flag or "--" + self.name.replace("_", "-")
 
+    @property
+    def repeatable(self) -> bool:
+        """Whether the option may be given many times (a ``tuple[X, ...]`` field)."""
+        return typing.get_origin(self.type) is tuple and not self.option.pair
+
     def settings(self, value: Any) -> dict[FieldPath, Any]:
         """The field values (by path) that the option's ``value`` sets."""
         if self.option.pair:
             first, second = value
             return {self.path: first, (*self.path[:-1], self.option.pair): second}
-        return {self.path: tuple(value) if typing.get_origin(self.type) is tuple else value}
+        return {self.path: tuple(value) if self.repeatable else value}
 
 
 @dataclass(frozen=True)
