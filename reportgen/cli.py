@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from reportgen import __version__
-from reportgen.config import RECIPES, OptionField, RunConfig, TrainConfig, option_fields, with_settings
+from reportgen.config import RECIPES, FieldPath, OptionField, RunConfig, TrainConfig, option_fields, with_settings
 from reportgen.configfile import apply_config_file, require_options
 from reportgen.errors import ReportgenError
 from reportgen.output import request_stop
@@ -166,16 +166,16 @@ def _summary(payload: dict[str, Any]) -> None:
 
 def recipe_config(options: dict[str, Any]) -> TrainConfig:
     """The named recipe's training configuration with every training option that was given put in."""
-    settings: dict[tuple[str, ...], Any] = {}
+    settings: dict[FieldPath, Any] = {}
     for opt in OPTIONS:
-        if opt.recipe and options.get(opt.name) is not None:
+        if opt.recipe and options.get(opt.name) is not None:  # its path starts at RunConfig.train
             settings.update({path[1:]: value for path, value in opt.settings(options[opt.name]).items()})
     return with_settings(TrainConfig, settings, RECIPES[options.get("recipe") or "default"])
 
 
 def config_from_options(options: dict[str, Any]) -> RunConfig:
     """Build the frozen run configuration from the CLI's option values (``config_file`` from ``--config``)."""
-    settings: dict[tuple[str, ...], Any] = {("train",): recipe_config(options)}
+    settings: dict[FieldPath, Any] = {("train",): recipe_config(options)}
     for opt in OPTIONS:
         if not opt.recipe:
             settings.update(opt.settings(options[opt.name]))
