@@ -6,21 +6,84 @@ import json
 import logging
 import signal
 import sys
-from dataclasses import replace
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from reportgen import __version__
-from reportgen.config import DEFAULT_MODEL, RECIPES, RunConfig, SplitConfig, TrainConfig
+from reportgen.config import RECIPES, FieldPath, OptionField, RunConfig, TrainConfig, option_fields, with_settings
 from reportgen.configfile import apply_config_file, require_options
 from reportgen.errors import ReportgenError
 from reportgen.output import request_stop
 
 logger = logging.getLogger("reportgen")
 
-EXIT_OK, EXIT_GATES_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_GATES_FAILED, EXIT_INTERNAL = 1, 3  # bad input exits with its ReportgenError's exit_code (2)
+OPTIONS = option_fields()  # the RunConfig fields given as run's options, in order
+REQUIRED = tuple(opt.name for opt in OPTIONS if opt.default is MISSING)  # data_dir, out_dir: flag or file
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def run_options(command: _Command) -> _Command:
+    """Add a click parameter for each of ``OPTIONS`` to ``command``, in their order."""
+    for opt in reversed(OPTIONS):  # click lists a command's parameters in the reverse order of application
+        command = _click_parameter(opt)(command)
+    return command
+
+
+def _click_parameter(opt: OptionField) -> Callable[[_Command], _Command]:
+    """The click argument or option for ``opt``; a training option defaults to None (the recipe decides)."""
+    spec = opt.option
+    kind = _click_type(opt)
+    if spec.argument:
+        return click.argument(opt.name, type=kind, required=False)
+    default = None if opt.recipe or opt.default is MISSING else opt.default
+    flags = f"{opt.flag}/--no-{opt.flag[2:]}" if spec.negatable else opt.flag
+    help_text = " ".join(filter(None, ("[recipe]" if opt.recipe else "", spec.help)))
+    return click.option(
+        flags,
+        opt.name,
+        type=kind,
+        default=default,
+        show_default=True,
+        multiple=opt.repeatable,
+        metavar=spec.metavar,
+        help=help_text or None,
+    )
+
+
+def _click_type(opt: OptionField) -> Any:
+    """The click type of ``opt``'s values: from its field's type, choices, range and path kind."""
+    spec = opt.option
+    kind = _scalar_type(opt.type)
+    if spec.pair:
+        return (kind, kind)
+    if spec.choices:
+        return click.Choice(list(spec.choices))
+    if kind is Path:
+        return click.Path(
+            path_type=Path, file_okay=spec.path != "dir", dir_okay=spec.path != "file", exists=spec.exists
+        )
+    if kind is bool:
+        return None  # --x/--no-x
+    if spec.low is not None or spec.high is not None:
+        return (click.IntRange if kind is int else click.FloatRange)(min=spec.low, max=spec.high)
+    return kind
+
+
+def _scalar_type(hint: Any) -> Any:
+    """``Path`` for ``Path | None`` and ``tuple[Path, ...]``; ``float`` for ``tuple[float, float]``."""
+    if isinstance(hint, types.UnionType):
+        return next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if typing.get_origin(hint) is tuple:
+        return typing.get_args(hint)[0]
+    return hint
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,120 +93,13 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("data_dir", type=click.Path(path_type=Path, file_okay=False), required=False)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (replaced whole). Required.")
 @click.option(
     "--config",
     "config_file",
     type=click.Path(path_type=Path, dir_okay=False),
     help="TOML file with any of these options (keys = option names); flags given here override it.",
 )
-@click.option(
-    "--model",
-    default=DEFAULT_MODEL,
-    show_default=True,
-    help=f"{DEFAULT_MODEL} (offline) or a torchvision classification model name, e.g. googlenet.",
-)
-@click.option(
-    "--weights",
-    default="DEFAULT",
-    show_default=True,
-    help="DEFAULT, a torchvision weights name (e.g. IMAGENET1K_V1), a local state-dict file, or none.",
-)
-@click.option(
-    "--checkpoint",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Load this reportgen model.pt and skip training.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Drives split, augmentation and training.")
-@click.option("--train-fraction", type=float, default=0.6, show_default=True)
-@click.option("--val-fraction", type=float, default=0.2, show_default=True, help="The test split takes the rest.")
-@click.option(
-    "--recipe",
-    type=click.Choice(sorted(RECIPES)),
-    default="default",
-    show_default=True,
-    help="Named training defaults: 'default' (linear probe, then fine-tuning; measured in benchmarks/recipes.py) "
-    "or 'example' (the MathWorks example's SGDM recipe, exactly). The training options below override it.",
-)
-@click.option("--epochs", type=click.IntRange(min=0), help="[recipe] Fine-tuning epochs.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="[recipe]")
-@click.option("--lr", "learning_rate", type=float, help="[recipe] Learning rate of the backbone.")
-@click.option("--head-lr-factor", type=float, help="[recipe] The head's learning rate is this many times larger.")
-@click.option("--momentum", type=float, help="[recipe]")
-@click.option("--weight-decay", type=float, help="[recipe]")
-@click.option(
-    "--head-init", type=click.Choice(["probe", "random"]), help="[recipe] Start the head from the linear probe."
-)
-@click.option(
-    "--batchnorm",
-    type=click.Choice(["frozen", "train", "recalibrate"]),
-    help="[recipe] Batch-norm statistics: kept, updated by training batches, or recomputed after each epoch.",
-)
-@click.option("--schedule", type=click.Choice(["constant", "cosine"]), help="[recipe] Learning-rate schedule.")
-@click.option(
-    "--keep",
-    type=click.Choice(["best", "last"]),
-    help="[recipe] Keep the epoch of lowest validation loss, or the last.",
-)
-@click.option("--flip/--no-flip", default=None, help="[recipe] Random horizontal flip in training.")
-@click.option("--translate-px", type=float, help="[recipe] Random X/Y shift, +/- px.")
-@click.option("--scale-range", type=(float, float), help="[recipe] Random X/Y scale range.")
-@click.option(
-    "--padding", type=click.Choice(["zeros", "reflection"]), help="[recipe] What fills pixels shifted into view."
-)
-@click.option("--top-k", type=click.IntRange(min=0), default=4, show_default=True, help="Max-activating images.")
-@click.option("--bottom-k", type=click.IntRange(min=0), default=9, show_default=True, help="Min-activating images.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
-@click.option("--cam/--no-cam", default=True, show_default=True, help="Compute Grad-CAM maps.")
-@click.option("--pdf/--no-pdf", default=True, show_default=True, help="Write report.pdf.")
-@click.option(
-    "--probe",
-    "probes",
-    multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Classify and explain this image from outside the data set (repeatable).",
-)
-@click.option(
-    "--audit/--no-audit",
-    default=True,
-    show_default=True,
-    help="Data-defect checks: label errors, duplicates and leakage, calibration, shortcuts, image health.",
-)
-@click.option(
-    "--label-check",
-    type=click.Choice(["embeddings", "finetune", "off"]),
-    default="embeddings",
-    show_default=True,
-    help="Out-of-sample probabilities for the label check: cross-validation on pretrained features (cheap), "
-    "K fine-tunings (K times the training time), or off.",
-)
-@click.option("--label-folds", type=click.IntRange(min=2), default=5, show_default=True, help="Folds (K).")
-@click.option(
-    "--near-duplicate-threshold",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.90,
-    show_default=True,
-    help="Cosine similarity of pretrained features at or above which two images are near-duplicates.",
-)
-@click.option(
-    "--fail-under",
-    multiple=True,
-    metavar="METRIC[:CLASS]=VALUE",
-    help="Quality gate: exit 1 when the metric is below VALUE, e.g. accuracy=0.85, recall:sushi=0.7 (repeatable).",
-)
-@click.option(
-    "--fail-over",
-    multiple=True,
-    metavar="METRIC=VALUE",
-    help="Quality gate: exit 1 when the metric is above VALUE, e.g. suspected_label_errors=20 (repeatable).",
-)
-@click.option(
-    "--baseline",
-    type=click.Path(path_type=Path),
-    help="A previous output folder (or its results.json): adds 'Changes since the last audit'.",
-)
+@run_options
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only; no progress bars.")
 @click.pass_context
@@ -155,7 +111,7 @@ def run(ctx: click.Context, **options: Any) -> None:
     """
     try:
         options = apply_config_file(ctx, options, options["config_file"])
-        require_options(options, ("data_dir", "out_dir"), options["config_file"])
+        require_options(options, REQUIRED, options["config_file"])
     except ReportgenError as exc:
         _summary({"status": "bad_input", "error": str(exc)})
         raise _fail(str(exc), exc.exit_code) from exc
@@ -208,49 +164,23 @@ def _summary(payload: dict[str, Any]) -> None:
     click.echo("reportgen-summary " + json.dumps(payload, ensure_ascii=False, sort_keys=False))
 
 
-TRAIN_OPTIONS = ("epochs", "batch_size", "learning_rate", "head_lr_factor", "momentum", "weight_decay")
-TRAIN_OPTIONS += ("head_init", "batchnorm", "schedule", "keep")
-AUGMENT_OPTIONS = ("flip", "translate_px", "padding")
-
-
 def recipe_config(options: dict[str, Any]) -> TrainConfig:
     """The named recipe's training configuration with every training option that was given put in."""
-    recipe = RECIPES[options.get("recipe") or "default"]
-    given = {k: options[k] for k in TRAIN_OPTIONS if options.get(k) is not None}
-    augment = {k: options[k] for k in AUGMENT_OPTIONS if options.get(k) is not None}
-    if options.get("scale_range") is not None:
-        augment["scale_min"], augment["scale_max"] = options["scale_range"]
-    return replace(recipe, augment=replace(recipe.augment, **augment), **given)
+    settings: dict[FieldPath, Any] = {}
+    for opt in OPTIONS:
+        if opt.recipe and options.get(opt.name) is not None:  # its path starts at RunConfig.train
+            settings.update({path[1:]: value for path, value in opt.settings(options[opt.name]).items()})
+    return with_settings(TrainConfig, settings, RECIPES[options.get("recipe") or "default"])
 
 
 def config_from_options(options: dict[str, Any]) -> RunConfig:
-    """Build the frozen run configuration from the CLI's option values."""
-    return RunConfig(
-        recipe=options["recipe"],
-        train=recipe_config(options),
-        data_dir=options["data_dir"],
-        out_dir=options["out_dir"],
-        model=options["model"],
-        weights=options["weights"],
-        checkpoint=options["checkpoint"],
-        seed=options["seed"],
-        split=SplitConfig(options["train_fraction"], options["val_fraction"]),
-        top_k=options["top_k"],
-        bottom_k=options["bottom_k"],
-        device=options["device"],
-        precision=options["precision"],
-        cam=options["cam"],
-        pdf=options["pdf"],
-        probes=tuple(options["probes"]),
-        audit=options["audit"],
-        label_check=options["label_check"],
-        label_folds=options["label_folds"],
-        near_duplicate_threshold=options["near_duplicate_threshold"],
-        fail_under=tuple(options["fail_under"]),
-        fail_over=tuple(options["fail_over"]),
-        baseline=options["baseline"],
-        config_file=options["config_file"],
-    )
+    """Build the frozen run configuration from the CLI's option values (``config_file`` from ``--config``)."""
+    settings: dict[FieldPath, Any] = {("train",): recipe_config(options)}
+    for opt in OPTIONS:
+        if not opt.recipe:
+            settings.update(opt.settings(options[opt.name]))
+    settings[("config_file",)] = options.get("config_file")
+    return with_settings(RunConfig, settings)
 
 
 class _Failure(click.ClickException):

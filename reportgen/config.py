@@ -1,49 +1,132 @@
-"""Run configuration: frozen dataclasses, and the named training recipes."""
+"""Run configuration: frozen dataclasses, the named training recipes, and the ``reportgen run`` options.
+
+Each field that ``reportgen run`` exposes carries its option's description (help, flag, choices, range) in
+its metadata, through :func:`option`; :func:`option_fields` lists them. The description is plain data: the
+CLI turns it into click options whose defaults are the fields' defaults, and the config file's keys are
+those options' names.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
 DEFAULT_MODEL = "efficientnet_lite0"
+OPTION = "reportgen.option"  # field metadata key: the field's Option
+RECIPE_OVERRIDES = "reportgen.recipe_overrides"  # field metadata key: its options override the chosen recipe
+
+FieldPath = tuple[str, ...]  # field names from the configuration's root down, e.g. ("train", "augment", "flip")
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one configuration field is given on ``reportgen run``'s command line (and in a config file)."""
+
+    help: str = ""
+    name: str | None = None  # the parameter name and config-file key; None: the field's name
+    flag: str | None = None  # the long flag; None: "--" and the name with dashes
+    choices: tuple[str, ...] = ()
+    low: float | None = None  # inclusive bounds of a number
+    high: float | None = None
+    negatable: bool = False  # an on/off flag given as --x or --no-x
+    path: str = "any"  # a Path field's kind: file | dir | any
+    exists: bool = False  # a Path that must exist
+    metavar: str | None = None
+    argument: bool = False  # positional, not a flag
+    pair: str | None = None  # the field set by the second of two values (--scale-range MIN MAX)
+
+
+def option(default: Any = MISSING, **description: Any) -> Any:
+    """A dataclass field with this ``default`` that ``reportgen run`` exposes as described (see Option)."""
+    return field(default=default, metadata={OPTION: Option(**description)})
+
+
+@dataclass(frozen=True)
+class OptionField:
+    """One option of ``reportgen run``: where its value goes in a RunConfig, its type and its default."""
+
+    path: FieldPath
+    option: Option
+    type: Any  # the field's annotation, evaluated (int, Path | None, tuple[str, ...], ...)
+    default: Any  # the field's default (both values for a pair); MISSING for a required field
+    recipe: bool  # a training option: unset, the chosen recipe's value stands
+
+    @property
+    def name(self) -> str:
+        """The parameter name (the key in the option values and in a config file)."""
+        return self.option.name or self.path[-1]
+
+    @property
+    def flag(self) -> str:
+        """The long flag, e.g. ``--lr``."""
+        return self.option.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether the option may be given many times (a ``tuple[X, ...]`` field)."""
+        return typing.get_origin(self.type) is tuple and not self.option.pair
+
+    def settings(self, value: Any) -> dict[FieldPath, Any]:
+        """The field values (by path) that the option's ``value`` sets."""
+        if self.option.pair:
+            first, second = value
+            return {self.path: first, (*self.path[:-1], self.option.pair): second}
+        return {self.path: tuple(value) if self.repeatable else value}
 
 
 @dataclass(frozen=True)
 class SplitConfig:
     """Per-class split fractions; the test split takes what is left (``splitEachLabel(imds, 0.6, 0.2)``)."""
 
-    train: float = 0.6  # fraction of each class used for training
-    val: float = 0.2  # fraction of each class used for validation; the rest is test
+    train: float = option(0.6, name="train_fraction")  # fraction of each class used for training
+    val: float = option(0.2, name="val_fraction", help="The test split takes the rest.")
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
     """Training-image augmentation (the example's ``imageDataAugmenter`` by default)."""
 
-    flip: bool = True  # random horizontal reflection
-    translate_px: float = 30.0  # random X and Y shift, +/- pixels of the model input
-    scale_min: float = 0.9  # random X and Y scale range, drawn independently per axis
+    flip: bool = option(True, negatable=True, help="Random horizontal flip in training.")
+    translate_px: float = option(30.0, help="Random X/Y shift, +/- px.")  # of the model input
+    # random X and Y scale range, drawn independently per axis
+    scale_min: float = option(0.9, name="scale_range", pair="scale_max", help="Random X/Y scale range.")
     scale_max: float = 1.1
-    padding: str = "zeros"  # zeros (black, as MATLAB) | reflection: what fills pixels shifted into view
+    padding: str = option(  # zeros: black, as MATLAB
+        "zeros", choices=("zeros", "reflection"), help="What fills pixels shifted into view."
+    )
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Fine-tuning recipe; these defaults are the example's ``trainingOptions('sgdm', ...)``."""
 
-    epochs: int = 4
-    batch_size: int = 10
-    learning_rate: float = 3e-4
-    head_lr_factor: float = 10.0  # the new head learns this many times faster (WeightLearnRateFactor 10)
-    momentum: float = 0.9
-    weight_decay: float = 1e-4  # MATLAB's default L2Regularization
+    epochs: int = option(4, low=0, help="Fine-tuning epochs.")
+    batch_size: int = option(10, low=1)
+    learning_rate: float = option(3e-4, flag="--lr", help="Learning rate of the backbone.")
+    head_lr_factor: float = option(  # WeightLearnRateFactor 10
+        10.0, help="The head's learning rate is this many times larger."
+    )
+    momentum: float = option(0.9)
+    weight_decay: float = option(1e-4)  # MATLAB's default L2Regularization
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    head_init: str = "random"  # random | probe: start the head from the linear probe (LP-FT)
-    batchnorm: str = "train"  # train | frozen (running statistics kept) | recalibrate (after each epoch)
-    schedule: str = "constant"  # constant | cosine: learning rate over the steps of all epochs
-    keep: str = "last"  # last | best: the epoch (0 = the starting model) with the lowest validation loss
+    head_init: str = option(  # probe: LP-FT
+        "random", choices=("probe", "random"), help="Start the head from the linear probe."
+    )
+    batchnorm: str = option(
+        "train",
+        choices=("frozen", "train", "recalibrate"),
+        help="Batch-norm statistics: kept, updated by training batches, or recomputed after each epoch.",
+    )
+    schedule: str = option(  # over the steps of all epochs
+        "constant", choices=("constant", "cosine"), help="Learning-rate schedule."
+    )
+    keep: str = option(  # best: the epoch (0 = the starting model) with the lowest validation loss
+        "last", choices=("best", "last"), help="Keep the epoch of lowest validation loss, or the last."
+    )
     label_smoothing: float = 0.0  # share of each target spread over the other classes (training loss only)
 
 
@@ -69,37 +152,113 @@ RECIPES: dict[str, TrainConfig] = {
 class RunConfig:
     """Everything one ``reportgen run`` needs; built by the CLI, read by the pipeline."""
 
-    data_dir: Path
-    out_dir: Path
-    model: str = DEFAULT_MODEL
-    weights: str = "DEFAULT"  # DEFAULT | a torchvision weights enum name | a local file | none
-    checkpoint: Path | None = None  # load this fine-tuned model instead of training
-    seed: int = 0
+    data_dir: Path = option(argument=True, path="dir")  # the DATA_DIR argument: one sub-folder per class
+    out_dir: Path = option(flag="--out", help="Output folder (replaced whole). Required.")
+    model: str = option(
+        DEFAULT_MODEL, help=f"{DEFAULT_MODEL} (offline) or a torchvision classification model name, e.g. googlenet."
+    )
+    weights: str = option(
+        "DEFAULT",
+        help="DEFAULT, a torchvision weights name (e.g. IMAGENET1K_V1), a local state-dict file, or none.",
+    )
+    checkpoint: Path | None = option(None, path="file", help="Load this reportgen model.pt and skip training.")
+    seed: int = option(0, help="Drives split, augmentation and training.")
     split: SplitConfig = field(default_factory=SplitConfig)
-    recipe: str = "default"  # the named training defaults that ``train`` started from (RECIPES)
-    train: TrainConfig = field(default_factory=lambda: RECIPES["default"])
-    top_k: int = 4  # max-activating images shown per class
-    bottom_k: int = 9  # min-activating images shown per class
-    device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto | fp32 | bf16
+    recipe: str = option(  # the named training defaults that ``train`` started from
+        "default",
+        choices=tuple(sorted(RECIPES)),
+        help="Named training defaults: 'default' (linear probe, then fine-tuning; measured in "
+        "benchmarks/recipes.py) or 'example' (the MathWorks example's SGDM recipe, exactly). "
+        "The training options below override it.",
+    )
+    train: TrainConfig = field(default_factory=lambda: RECIPES["default"], metadata={RECIPE_OVERRIDES: True})
+    top_k: int = option(4, low=0, help="Max-activating images.")  # shown per class
+    bottom_k: int = option(9, low=0, help="Min-activating images.")  # shown per class
+    device: str = option("auto", choices=("auto", "cpu", "cuda"))
+    precision: str = option("auto", choices=("auto", "fp32", "bf16"))
     eval_batch_size: int = 32
-    cam: bool = True
+    cam: bool = option(True, negatable=True, help="Compute Grad-CAM maps.")
     cam_batch_size: int = 16
-    pdf: bool = True
-    probes: tuple[Path, ...] = ()
-    audit: bool = True  # run the data-defect checks (label errors, duplicates, calibration, shortcuts, health)
-    label_check: str = "embeddings"  # embeddings | finetune | off: where out-of-sample probabilities come from
-    label_folds: int = 5  # cross-validation folds of the label check
-    near_duplicate_threshold: float = 0.90  # cosine similarity of pretrained features for a near-duplicate
-    fail_under: tuple[str, ...] = ()  # quality gates METRIC[:CLASS]=VALUE that fail when the value is lower
-    fail_over: tuple[str, ...] = ()  # ... when the value is higher
-    baseline: Path | None = None  # previous output folder or results.json to compare with
+    pdf: bool = option(True, negatable=True, help="Write report.pdf.")
+    probes: tuple[Path, ...] = option(
+        (),
+        flag="--probe",
+        path="file",
+        exists=True,
+        help="Classify and explain this image from outside the data set (repeatable).",
+    )
+    audit: bool = option(
+        True,
+        negatable=True,
+        help="Data-defect checks: label errors, duplicates and leakage, calibration, shortcuts, image health.",
+    )
+    label_check: str = option(
+        "embeddings",
+        choices=("embeddings", "finetune", "off"),
+        help="Out-of-sample probabilities for the label check: cross-validation on pretrained features (cheap), "
+        "K fine-tunings (K times the training time), or off.",
+    )
+    label_folds: int = option(5, low=2, help="Folds (K).")  # cross-validation folds of the label check
+    near_duplicate_threshold: float = option(
+        0.90,
+        low=0.0,
+        high=1.0,
+        help="Cosine similarity of pretrained features at or above which two images are near-duplicates.",
+    )
+    fail_under: tuple[str, ...] = option(
+        (),
+        metavar="METRIC[:CLASS]=VALUE",
+        help="Quality gate: exit 1 when the metric is below VALUE, e.g. accuracy=0.85, recall:sushi=0.7 (repeatable).",
+    )
+    fail_over: tuple[str, ...] = option(
+        (),
+        metavar="METRIC=VALUE",
+        help="Quality gate: exit 1 when the metric is above VALUE, e.g. suspected_label_errors=20 (repeatable).",
+    )
+    baseline: Path | None = option(
+        None, help="A previous output folder (or its results.json): adds 'Changes since the last audit'."
+    )
     config_file: Path | None = None  # the --config file the options came from, if any
     progress: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as JSON-able primitives."""
         return _jsonable(dataclasses.asdict(self))
+
+
+def option_fields(cls: type = RunConfig, path: FieldPath = (), recipe: bool = False) -> list[OptionField]:
+    """Every field of dataclass ``cls`` exposed as an option, nested dataclasses' included, in field order."""
+    hints = typing.get_type_hints(cls)
+    found: list[OptionField] = []
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            found += option_fields(kind, (*path, f.name), recipe or bool(f.metadata.get(RECIPE_OVERRIDES)))
+        elif OPTION in f.metadata:
+            spec: Option = f.metadata[OPTION]
+            default, kind = f.default, hints[f.name]
+            if spec.pair:
+                default, kind = (default, _field(cls, spec.pair).default), tuple[kind, hints[spec.pair]]
+            found.append(OptionField((*path, f.name), spec, kind, default, recipe))
+    return found
+
+
+def with_settings(cls: type, settings: Mapping[FieldPath, Any], base: Any = None) -> Any:
+    """Dataclass ``cls`` built from ``base`` (None: the defaults) with ``settings`` (values by field path) put in."""
+    hints = typing.get_type_hints(cls)
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if (f.name,) in settings:
+            changes[f.name] = settings[(f.name,)]
+            continue
+        inner = {path[1:]: value for path, value in settings.items() if len(path) > 1 and path[0] == f.name}
+        if inner:
+            changes[f.name] = with_settings(hints[f.name], inner, None if base is None else getattr(base, f.name))
+    return cls(**changes) if base is None else dataclasses.replace(base, **changes)
+
+
+def _field(cls: type, name: str) -> dataclasses.Field[Any]:
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
 
 
 def _jsonable(value: Any) -> Any:
