@@ -26,6 +26,7 @@ from torch import nn
 from reportgen import __version__
 from reportgen.analysis.calibration import Calibration, CalibrationVerdict, calibration_verdict, compute_calibration
 from reportgen.analysis.cams import CamMaps, compute_cams
+from reportgen.analysis.classes import class_totals, under_represented
 from reportgen.analysis.duplicates import Duplicates, find_duplicates
 from reportgen.analysis.extremes import find_extremes
 from reportgen.analysis.health import Health, check_health
@@ -73,7 +74,7 @@ from reportgen.gallery import (
 from reportgen.gates import all_passed, check_gate_classes, evaluate_gates, parse_gates
 from reportgen.history import TrainingHistory
 from reportgen.model import RANDOM_INIT, ModelSpec, build_model, load_checkpoint, save_checkpoint
-from reportgen.narrative import class_totals, narrate_report, under_represented
+from reportgen.narrative import narrate, with_narrative
 from reportgen.output import (
     staged_output,
     stop_requested,
@@ -92,6 +93,7 @@ from reportgen.report import (
     RunInfo,
     class_sections,
     to_dict,
+    with_class_facts,
 )
 from reportgen.runtime import Runtime, resolve_runtime
 from reportgen.train import train_model
@@ -257,10 +259,8 @@ def run(config: RunConfig) -> RunOutcome:
             probes=probes,
             audit=audit,
         )
-        calibrated = audit.calibration.readable_as_probabilities if audit and audit.calibration else None
-        report = narrate_report(
-            report, facts=class_facts(audit, images.class_names) if audit else None, calibrated=calibrated
-        )
+        report = with_class_facts(report)
+        report = with_narrative(report, narrate(report, class_facts(audit, images.class_names) if audit else None))
         with timer("figures"):
             figures = _figures(report, history, images, maps_by_class, findings, stage / FIGURES, config.seed)
         report = dataclasses.replace(report, figures={k: f"{FIGURES}/{v}" for k, v in figures.items()})
@@ -599,7 +599,7 @@ def _figures(
     pick = np.sort(rng.choice(len(images.labels), size=min(9, len(images.labels)), replace=False))
     plot_montage(images.pixels[pick], [names[int(images.labels[i])] for i in pick], folder / "montage.jpg")
     drawn["montage"] = "montage.jpg"
-    flagged, _rule = under_represented(class_totals(report.dataset.split_counts))
+    flagged = under_represented(class_totals(report.dataset.split_counts)).flagged
     plot_class_histogram(report.dataset.split_counts, flagged, folder / "class_histogram.png")
     drawn["class_histogram"] = "class_histogram.png"
     if report.training:

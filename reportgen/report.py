@@ -8,6 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from reportgen.analysis.classes import (
+    Confusion,  # re-exported: ``report.Confusion`` is part of the report model
+    class_confusions,
+    class_totals,
+    largest_confusions,
+    under_represented,
+)
 from reportgen.analysis.extremes import ClassExtremes
 from reportgen.analysis.metrics import ClassMetrics, Metrics
 from reportgen.analysis.model_check import ModelCheck
@@ -89,16 +96,6 @@ class ClassSection:
 
 
 @dataclass(frozen=True)
-class Confusion:
-    """Test images of ``true_class`` predicted as ``predicted_class``."""
-
-    true_class: str
-    predicted_class: str
-    count: int
-    fraction: float  # of true_class's test images
-
-
-@dataclass(frozen=True)
 class ProbeResult:
     """An image from outside the data set, classified and explained (``--probe``)."""
 
@@ -166,6 +163,32 @@ def class_sections(
             )
         )
     return tuple(sections)
+
+
+def with_class_facts(report: Report) -> Report:
+    """A copy of ``report`` with the class facts its sentences rest on.
+
+    Sets ``dataset.under_represented``, each section's ``under_represented`` and (when empty)
+    ``confused_with``, and (when empty) ``top_confusions``, from the split counts and the confusion matrix.
+    """
+    names = report.dataset.class_names
+    totals = class_totals(report.dataset.split_counts)
+    flagged = under_represented({n: totals.get(n, 0) for n in names}).flagged
+    confusion = report.metrics.confusion
+    sections = tuple(
+        dataclasses.replace(
+            s,
+            under_represented=s.class_name in flagged,
+            confused_with=s.confused_with or class_confusions(confusion, names, names.index(s.class_name)),
+        )
+        for s in report.classes
+    )
+    return dataclasses.replace(
+        report,
+        dataset=dataclasses.replace(report.dataset, under_represented=flagged),
+        classes=sections,
+        top_confusions=report.top_confusions or largest_confusions(confusion, names),
+    )
 
 
 def to_dict(report: Report) -> dict[str, Any]:
