@@ -26,7 +26,6 @@ from torch import nn
 from reportgen import __version__
 from reportgen.analysis.calibration import Calibration, CalibrationVerdict, calibration_verdict, compute_calibration
 from reportgen.analysis.cams import CamMaps, compute_cams
-from reportgen.analysis.classes import class_totals, under_represented
 from reportgen.analysis.duplicates import Duplicates, find_duplicates
 from reportgen.analysis.extremes import find_extremes
 from reportgen.analysis.health import Health, check_health
@@ -599,8 +598,7 @@ def _figures(
     pick = np.sort(rng.choice(len(images.labels), size=min(9, len(images.labels)), replace=False))
     plot_montage(images.pixels[pick], [names[int(images.labels[i])] for i in pick], folder / "montage.jpg")
     drawn["montage"] = "montage.jpg"
-    flagged = under_represented(class_totals(report.dataset.split_counts)).flagged
-    plot_class_histogram(report.dataset.split_counts, flagged, folder / "class_histogram.png")
+    plot_class_histogram(report.dataset.split_counts, report.dataset.under_represented, folder / "class_histogram.png")
     drawn["class_histogram"] = "class_histogram.png"
     if report.training:
         check = report.model_check
