@@ -2,7 +2,8 @@
 
 The finders in ``reportgen.analysis`` speak in image and class indices; this module turns their results
 into frozen, JSON-able views that name images by path and class by name, point to the thumbnails written
-for them, and hand the class narratives their per-class facts. Renderers read only these views.
+for them, and hand the class narratives their per-class facts. Renderers read only these views. The views'
+texts (what a tier meant, how a check worked, its rule) come from ``reportgen.narrative.audit``.
 """
 
 from __future__ import annotations
@@ -20,26 +21,22 @@ from reportgen.analysis.label_issues import LabelIssues, LabelSuspect
 from reportgen.analysis.outliers import Outliers
 from reportgen.analysis.shortcuts import Shortcuts
 from reportgen.analysis.stamps import Stamps
+from reportgen.narrative.audit import (
+    LIKELY_WRONG_MEANING,
+    NO_CLASS_MEANING,
+    WORTH_A_LOOK_MEANING,
+    duplicate_threshold_text,
+    label_caution,
+    label_method_text,
+    shortcut_rule,
+    stamp_rule,
+)
 
 SHOWN_SUSPECTS = 24  # likely-wrong suspects with thumbnails in the report; results.json lists all
 SHOWN_REVIEW = 12  # worth-a-look suspects with thumbnails
 SHOWN_OUTLIERS = 12  # images that belong to no class, with thumbnails
 SHOWN_PAIRS = 16  # duplicate pairs shown side by side
 SHOWN_HEALTH = 24  # image-health issues with thumbnails
-# What each tier meant on planted data (benchmarks/planted_labels.py; README "Benchmark"): 5 % of the labels
-# flipped in food9-64px, clothing-mini and food101-pss, three draws each, means over the three sets.
-LIKELY_WRONG_MEANING = (
-    "On planted 5 % label noise, about 8 of 10 images in this tier were planted wrong labels, and 9 of 10 "
-    "counting the data sets' own real errors; the tier held about 3 in 4 of the planted ones."
-)
-WORTH_A_LOOK_MEANING = (
-    "On planted 5 % label noise, only 1 or 2 of 10 images in this tier were wrong labels; the rest were hard "
-    "or ambiguous images."
-)
-NO_CLASS_MEANING = (
-    "With 2 % photos of another domain planted, about 8 of 10 images in this tier were planted ones (9 in 10 "
-    "of them were listed); the rest were the data set's own odd images."
-)
 WEAK_AGREEMENT = 0.85  # out-of-sample agreement with the labels below which the label check warns (food9-64px: 0.72)
 
 # (image index, class index to explain or None, prefix) -> thumbnail path, Grad-CAM overlay path or None
@@ -305,7 +302,7 @@ def label_check_view(
             suggested[names[given]] = cells
     return LabelCheck(
         method=method,
-        method_text=_method_text(method, folds),
+        method_text=label_method_text(method, folds),
         folds=folds,
         n_images=issues.n_images,
         total=len(issues.suspects),
@@ -319,7 +316,7 @@ def label_check_view(
         class_noise_rates={names[i]: round(r, 4) for i, r in enumerate(issues.class_noise_rates)},
         suspects=_suspect_views(issues.suspects, index, predicted, assets, shown),
         shown=min(shown, len(issues.suspects)),
-        caution=_caution(issues.probs_accuracy),
+        caution="" if issues.probs_accuracy >= WEAK_AGREEMENT else label_caution(issues.probs_accuracy, WEAK_AGREEMENT),
         worth_a_look=_suspect_views(issues.worth_a_look, index, predicted, assets, review_shown),
         review_shown=min(review_shown, len(issues.worth_a_look)),
         temperature=round(issues.temperature, 4),
@@ -376,35 +373,6 @@ def outlier_view(
     )
 
 
-def _caution(agreement: float) -> str:
-    if agreement >= WEAK_AGREEMENT:
-        return ""
-    return (
-        f"The out-of-sample probabilities agree with only {agreement:.0%} of the given labels (below "
-        f"{WEAK_AGREEMENT:.0%}): the features separate these classes poorly, so the likely-wrong tier misses more "
-        'of the wrong labels and "worth a look" holds mostly hard or ambiguous images. Look before relabelling.'
-    )
-
-
-_SIZING = (
-    "A temperature and the share of wrong labels are then fitted together, so that each image gets the "
-    'probability that its label is wrong; the "likely wrong" tier holds as many images as that estimate '
-    'expects wrong labels, most likely first, and "worth a look" the next ones by rank.'
-)
-
-
-def _method_text(method: str, folds: int) -> str:
-    if method == "finetune":
-        return (
-            f"{folds}-fold cross-validation of the fine-tuned model: each image is scored by a model trained "
-            "without it. " + _SIZING
-        )
-    return (
-        f"{folds}-fold cross-validated logistic regression on features of the pretrained backbone before "
-        "fine-tuning (the features never saw these labels). " + _SIZING
-    )
-
-
 def duplicate_check_view(
     dups: Duplicates, index: DatasetIndex, *, assets: AssetFn | None, shown: int = SHOWN_PAIRS
 ) -> DuplicateCheck:
@@ -416,16 +384,9 @@ def duplicate_check_view(
         b = index.image(p.idx_b, assets(p.idx_b, None) if with_files else None)
         sim = None if p.similarity is None else round(p.similarity, 4)
         pairs.append(PairView(a, b, p.kind, sim, p.across_classes, p.leaks))
-    threshold_text = (
-        "exact copies by SHA-256 of the file bytes only (no embeddings in this run)"
-        if dups.threshold is None
-        else f"exact copies by SHA-256 of the file bytes; near copies when the cosine similarity of the "
-        f"pretrained backbone's features is at least {dups.threshold:g} (resized, re-encoded or lightly cropped "
-        "copies of one photo score above it, different photos of one dish rarely do)"
-    )
     return DuplicateCheck(
         threshold=dups.threshold,
-        threshold_text=threshold_text,
+        threshold_text=duplicate_threshold_text(dups.threshold),
         exact=dups.n_exact_pairs,
         near=dups.n_near_pairs,
         total=dups.n_exact_pairs + dups.n_near_pairs,
@@ -459,13 +420,6 @@ def calibration_view(cal: Calibration, verdict: CalibrationVerdict) -> Calibrati
 def shortcut_view(shortcuts: Shortcuts, class_names: Sequence[str]) -> ShortcutCheck:
     """Per-class evidence figures and flags, by class name."""
     t = shortcuts.thresholds
-    rule = (
-        f"A class is flagged when its maps agree (mean pairwise correlation >= {t.min_consistency:g}) and peak "
-        f"at one spot (spread <= {t.max_peak_spread:g} of the side) outside the centre; when more than "
-        f"{t.max_border_share:.0%} of the mean map lies in the outer {t.border_width:.0%} band; or when the mean "
-        f"map's centre of mass is more than {t.max_centre_offset:g} of the side from the image centre. Classes "
-        f"with fewer than {t.min_maps} correctly classified test images are measured but not flagged."
-    )
     classes = tuple(
         ShortcutClass(
             class_names[c.class_idx],
@@ -481,23 +435,16 @@ def shortcut_view(shortcuts: Shortcuts, class_names: Sequence[str]) -> ShortcutC
         )
         for c in shortcuts.classes
     )
-    return ShortcutCheck(classes, tuple(class_names[i] for i in shortcuts.flagged), t.min_maps, rule)
+    return ShortcutCheck(classes, tuple(class_names[i] for i in shortcuts.flagged), t.min_maps, shortcut_rule(t))
 
 
 def stamp_view(stamps: Stamps, class_names: Sequence[str]) -> StampCheck:
     """Per-class fixed-pattern figures and flags, by class name."""
-    t = stamps.thresholds
-    rule = (
-        f"The image is cut into a {t.grid}x{t.grid} grid. A cell is fixed for a class when at least "
-        f"{t.min_share:.0%} of the class's images have its typical colour there (every channel within "
-        f"{t.tolerance:g}) and that share exceeds the other classes' by {t.min_excess:.0%} or more; a class "
-        f"with at least {t.min_cells} fixed cells and {t.min_images} images is flagged."
-    )
     classes = tuple(
         StampClass(class_names[c.class_idx], c.n_images, c.fixed_cells, c.area, c.region, c.flagged, c.reason)
         for c in stamps.classes
     )
-    return StampCheck(classes, tuple(class_names[i] for i in stamps.flagged), rule)
+    return StampCheck(classes, tuple(class_names[i] for i in stamps.flagged), stamp_rule(stamps.thresholds))
 
 
 def health_view(

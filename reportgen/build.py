@@ -11,6 +11,7 @@ import numpy as np
 
 from reportgen import __version__
 from reportgen.analysis.checks import Findings
+from reportgen.analysis.classes import class_confusions, class_totals, largest_confusions, under_represented
 from reportgen.analysis.extremes import ClassExtremes
 from reportgen.analysis.metrics import Metrics
 from reportgen.analysis.model_check import ModelCheck
@@ -34,7 +35,7 @@ from reportgen.baseline import compare_results
 from reportgen.data import LoadedImages
 from reportgen.gates import GateSpec, evaluate_gates
 from reportgen.history import TrainingHistory
-from reportgen.narrative import narrate_report
+from reportgen.narrative import narrate, with_narrative
 from reportgen.predictions import Predictions
 from reportgen.report import (
     FIGURE_FILES,
@@ -170,14 +171,38 @@ def build_report(
         images=images,
         figures=planned_figures(trained=history is not None, audit=audit),
     )
-    calibrated = audit.calibration.readable_as_probabilities if audit and audit.calibration else None
-    report = narrate_report(
-        facts, facts=class_facts(audit, dataset.class_names) if audit else None, calibrated=calibrated
-    )
+    facts = with_class_facts(facts)
+    report = with_narrative(facts, narrate(facts, class_facts(audit, dataset.class_names) if audit else None))
     changes = None
     if previous is not None:
         changes = compare_results(report, previous, baseline=baseline)
     return dataclasses.replace(report, changes=changes, gates=evaluate_gates(gates, report))
+
+
+def with_class_facts(report: Report) -> Report:
+    """A copy of ``report`` with the class facts its sentences rest on.
+
+    Sets ``dataset.under_represented``, each section's ``under_represented`` and (when empty)
+    ``confused_with``, and (when empty) ``top_confusions``, from the split counts and the confusion matrix.
+    """
+    names = report.dataset.class_names
+    totals = class_totals(report.dataset.split_counts)
+    flagged = under_represented({n: totals.get(n, 0) for n in names}).flagged
+    confusion = report.metrics.confusion
+    sections = tuple(
+        dataclasses.replace(
+            s,
+            under_represented=s.class_name in flagged,
+            confused_with=s.confused_with or class_confusions(confusion, names, names.index(s.class_name)),
+        )
+        for s in report.classes
+    )
+    return dataclasses.replace(
+        report,
+        dataset=dataclasses.replace(report.dataset, under_represented=flagged),
+        classes=sections,
+        top_confusions=report.top_confusions or largest_confusions(confusion, names),
+    )
 
 
 def planned_figures(*, trained: bool, audit: Audit | None) -> dict[str, str]:

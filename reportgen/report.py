@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reportgen.analysis.classes import Confusion  # re-exported: ``report.Confusion`` is part of the model
 from reportgen.analysis.metrics import ClassMetrics, Metrics
 from reportgen.analysis.model_check import ModelCheck
 from reportgen.audit import Audit
@@ -95,16 +96,6 @@ class ClassSection:
     confused_with: tuple[Confusion, ...] = ()  # this class's test images predicted as other classes
     under_represented: bool = False
     narrative: tuple[str, ...] = ()  # sentences
-
-
-@dataclass(frozen=True)
-class Confusion:
-    """Test images of ``true_class`` predicted as ``predicted_class``."""
-
-    true_class: str
-    predicted_class: str
-    count: int
-    fraction: float  # of true_class's test images
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from reportgen.analysis.extremes import find_extremes
-from reportgen.analysis.metrics import compute_metrics, top_confusions
+from reportgen.analysis.metrics import compute_metrics
 
 
 def test_metrics_on_hand_made_predictions() -> None:
@@ -20,11 +20,6 @@ def test_metrics_on_hand_made_predictions() -> None:
     assert abs(c.f1 - 0.5) < 1e-9
     assert m.split_counts["train"] == {"a": 1, "b": 0, "c": 0}
     assert m.split_counts["test"] == {"a": 4, "b": 2, "c": 2}
-    assert top_confusions(m.confusion, ("a", "b", "c")) == [
-        ("c", "a", 1, 0.5),
-        ("a", "b", 1, 0.25),
-        ("a", "c", 1, 0.25),
-    ]
 
 
 def test_extremes_rank_by_class_score_with_stable_ties() -> None:

@@ -6,7 +6,7 @@ import pytest
 from reportgen.analysis.model_check import CAUTION, SOUND, UNCHECKED, UNSOUND, Reference, check_model, references
 from reportgen.analysis.probe import fit_linear_probe
 from reportgen.history import EpochStats, TrainingHistory
-from reportgen.verdict import model_notes, model_verdict
+from reportgen.narrative.model import model_notes, model_verdict
 
 PROBE = Reference("linear probe", 0.80, 0.78)
 MAJORITY = Reference("majority class", 0.30, 0.31, detail="pizza")

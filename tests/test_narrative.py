@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
+from reportgen.analysis.classes import class_confusions
 from reportgen.analysis.metrics import Metrics, compute_metrics
-from reportgen.narrative import (
-    UNDER_REPRESENTED_RULE,
-    ClassAuditFacts,
-    caveats,
-    class_confusions,
-    class_narrative,
-    confusion_cells,
-    incoming_confusions,
-    key_findings,
-    narrate_report,
-    under_represented,
-)
+from reportgen.audit import ClassAuditFacts
+from reportgen.build import with_class_facts
+from reportgen.narrative import Narrative, narrate, with_narrative
+from reportgen.narrative.caveats import caveats
+from reportgen.narrative.classes import class_narrative
+from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
+from reportgen.narrative.format import fmt_percent, fmt_plural, fmt_score, join_words, listed, sentence
 from reportgen.report import (
     SCHEMA_VERSION,
     ClassSection,
@@ -72,20 +71,23 @@ def _bottom(name: str, n: int) -> tuple[GalleryImage, ...]:
 
 
 def _section(metrics: Metrics, name: str, bottom: Sequence[GalleryImage] = (), under: bool = False) -> ClassSection:
-    idx = [m.class_name for m in metrics.per_class].index(name)
+    names = [m.class_name for m in metrics.per_class]
+    idx = names.index(name)
     return ClassSection(
         class_name=name,
         metrics=metrics.per_class[idx],
         split_counts={split: counts[name] for split, counts in metrics.split_counts.items()},
         top=(),
         bottom=tuple(bottom),
+        confused_with=class_confusions(metrics.confusion, names, idx),
         under_represented=under,
     )
 
 
 def _report(metrics: Metrics, names: Sequence[str], bottoms: dict[str, Sequence[GalleryImage]]) -> Report:
+    """A report with its class facts (``with_class_facts``) but no words yet."""
     sections = tuple(_section(metrics, n, bottoms.get(n, _bottom(n, 3))) for n in names)
-    return Report(
+    report = Report(
         schema_version=SCHEMA_VERSION,
         run=RunInfo("2025-01-01T00:00:00+00:00", {}, "cpu", 7, {}, {}),
         dataset=DatasetSummary(
@@ -96,6 +98,7 @@ def _report(metrics: Metrics, names: Sequence[str], bottoms: dict[str, Sequence[
         metrics=metrics,
         classes=sections,
     )
+    return with_class_facts(report)
 
 
 @pytest.fixture(scope="module")
@@ -110,51 +113,6 @@ def _narrative(source: Metrics, name: str, **kwargs) -> tuple[str, ...]:
     section = _section(source, name, bottom, under)
     total = sum(sum(r) for r in source.confusion)
     return class_narrative(section, total_test=total, class_names=[m.class_name for m in source.per_class], **kwargs)
-
-
-# ---------------------------------------------------------------- under-representation
-
-
-def test_under_represented_on_the_seed_example_distribution() -> None:
-    food9 = {
-        "caesar_salad": 120,
-        "caprese_salad": 110,
-        "french_fries": 150,
-        "greek_salad": 45,
-        "hamburger": 150,
-        "hot_dog": 60,
-        "pizza": 250,
-        "sashimi": 43,
-        "sushi": 50,
-    }
-    flagged, rule = under_represented(food9)
-    assert flagged == ("greek_salad", "sashimi", "sushi")  # median of the others is 115: below 57.5
-    assert rule == UNDER_REPRESENTED_RULE and "half" in rule and "median of the other classes" in rule
-
-
-def test_under_represented_edge_cases() -> None:
-    assert under_represented({"a": 100, "b": 49})[0] == ("b",)  # two classes: half the other class
-    assert under_represented({"a": 100, "b": 50})[0] == ()  # "fewer than" is strict
-    assert under_represented({"a": 30, "b": 20, "c": 30, "d": 30, "e": 40})[0] == ()  # mildly uneven
-    assert under_represented({"only": 10})[0] == ()
-    assert under_represented({"a": 0, "b": 0})[0] == ()
-    assert under_represented({"a": 10, "b": 0, "c": 10})[0] == ("b",)
-
-
-# ---------------------------------------------------------------- confusions
-
-
-def test_confusions_largest_first_ties_in_class_order() -> None:
-    matrix = ((4, 1, 2, 1), (0, 5, 0, 0), (3, 0, 2, 0), (1, 0, 0, 3))
-    names = ("a", "b", "c", "d")
-    out = class_confusions(matrix, names, 0)
-    assert [(c.predicted_class, c.count) for c in out] == [("c", 2), ("b", 1), ("d", 1)]
-    assert out[0].fraction == 0.25
-    incoming = incoming_confusions(matrix, names, 0)
-    assert [(c.true_class, c.count, c.fraction) for c in incoming] == [("c", 3, 0.6), ("d", 1, 0.25)]
-    assert class_confusions(matrix, names, 1) == ()
-    cells = confusion_cells(matrix, names, limit=3)
-    assert [(c.true_class, c.predicted_class) for c in cells] == [("c", "a"), ("a", "c"), ("d", "a")]
 
 
 # ---------------------------------------------------------------- one class
@@ -262,7 +220,8 @@ def test_class_without_test_images() -> None:
 
 
 def _food_report(food: Metrics) -> Report:
-    return narrate_report(_report(food, NAMES, {"sushi": _sushi_bottom()}))
+    report = _report(food, NAMES, {"sushi": _sushi_bottom()})
+    return with_narrative(report, narrate(report))
 
 
 def test_key_findings_rank_and_content(food: Metrics) -> None:
@@ -321,17 +280,76 @@ def test_caveats_carry_the_reports_numbers(food: Metrics) -> None:
     assert any("changes recall by 11 points per image" in s for s in caveats(_report(nine, ("a", "b"), {})))
 
 
-def test_narrate_report_fills_every_sentence_field_and_stays_json(food: Metrics) -> None:
-    report = _food_report(food)
-    assert report.dataset.under_represented == ("sashimi", "sushi")
-    assert report.dataset.under_represented_rule == UNDER_REPRESENTED_RULE
-    assert [s.under_represented for s in report.classes] == [False, False, True, True]
-    sushi = report.classes[3]
+def test_class_facts_come_before_the_words(food: Metrics) -> None:
+    bare = _report(food, NAMES, {})
+    assert bare.dataset.under_represented == ("sashimi", "sushi")
+    assert [s.under_represented for s in bare.classes] == [False, False, True, True]
+    sushi = bare.classes[3]
     assert [(c.predicted_class, c.count) for c in sushi.confused_with] == [("sashimi", 3), ("hamburger", 1)]
-    assert sushi.narrative[-1].endswith("more sushi images may help.")
-    assert [(c.true_class, c.predicted_class) for c in report.top_confusions][:2] == [
+    assert [(c.true_class, c.predicted_class) for c in bare.top_confusions][:2] == [
         ("sushi", "sashimi"),
         ("sashimi", "sushi"),
     ]
+    assert not bare.findings and not bare.dataset.under_represented_rule and not sushi.narrative
+
+
+def test_narrative_fills_every_sentence_field_and_stays_json(food: Metrics) -> None:
+    report = _report(food, NAMES, {"sushi": _sushi_bottom()})
+    words = narrate(report)
+    assert isinstance(words, Narrative) and set(words.class_paragraphs) == set(NAMES)
+    assert words.model_verdict == "" and words.model_notes == ()  # no model check in this report
+    report = with_narrative(report, words)
+    assert report.dataset.under_represented_rule == UNDER_REPRESENTED_RULE
+    assert report.classes[3].narrative[-1].endswith("more sushi images may help.")
+    assert report.findings == words.findings and report.caveats == words.caveats
     assert 3 <= len(report.findings) <= 5 and report.caveats
     json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_calibration_comes_from_the_reports_audit(food: Metrics) -> None:
+    from reportgen.audit import Audit, CalibrationCheck
+
+    report = _report(food, NAMES, {})
+    for readable, expected in ((True, "readable as probabilities"), (False, "mis-calibrated")):
+        calibration = CalibrationCheck(66, 0.1, 0.05, 0.2, 0.9, 0.89, 0.1, readable, "over", "")
+        audited = dataclasses.replace(report, audit=Audit(calibration=calibration))
+        assert any(expected in s for s in narrate(audited).caveats)
+
+
+def test_an_unsound_model_marks_paragraphs_findings_and_caveats(food: Metrics) -> None:
+    from reportgen.analysis.model_check import Reference, check_model
+    from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING
+
+    check = check_model(
+        val_accuracy=0.3,
+        test_accuracy=0.3,
+        probe=Reference("linear probe", 0.85, 0.84),
+        majority=Reference("majority class", 0.3, 0.3, detail="pizza"),
+        history=None,
+    )
+    report = dataclasses.replace(_report(food, NAMES, {}), model_check=check)
+    words = narrate(report)
+    report = with_narrative(report, words)
+    assert report.model_verdict == words.model_verdict and report.model_verdict.startswith("Do not read")
+    assert report.model_notes == words.model_notes
+    assert all(s.narrative == (UNSOUND_CAVEAT, *words.class_paragraphs[s.class_name]) for s in report.classes)
+    assert report.findings[0] == f"{UNSOUND_FINDING} {words.findings[0]}" and report.findings[1:] == words.findings[1:]
+    assert report.caveats == (UNSOUND_CAVEAT, *words.caveats)
+
+
+def test_importing_the_narrative_does_not_import_torch() -> None:
+    code = "import sys, reportgen.narrative, reportgen.narrative.audit; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_prose_numbers_keep_their_own_form() -> None:
+    assert fmt_percent(0.998, 0, prose=True) == "99.8%" and fmt_percent(0.998, 0) == "100%"
+    assert fmt_percent(0.001, 0, prose=True) == "0.1%" and fmt_percent(0.0, 0, prose=True) == "0%"
+    assert fmt_percent(0.8, 0, prose=True) == "80%" and fmt_percent(1.0, 0, prose=True) == "100%"
+    assert fmt_score(0.9987, 2, prose=True) == "0.999" and fmt_score(1.0, 2, prose=True) == "1.00"
+    assert fmt_score(0.0001, 2, prose=True) == "0.00" and fmt_score(0.0001, 2) == "<0.01"
+    assert fmt_plural(1234, "image", prose=True) == "1234 images" and fmt_plural(1234, "image") == "1,234 images"
+    assert join_words(["a", "b", "c"]) == "a, b and c" and join_words(["a"]) == "a" and join_words([]) == ""
+    assert listed({"a": 1, "b": 3, "c": 0, "d": 2, "e": 2}) == "3 b, 2 d, 2 e, 1 more"
+    assert sentence(" Done ") == "Done." and sentence("Why?") == "Why?"

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 import pytest
 from report_factory import NASTY_CLASSES, make_report
 
-from reportgen.render import formatters
+from reportgen.narrative import format as formatters
 from reportgen.render.html import render_html, templates_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -464,7 +464,8 @@ def test_weak_label_check_carries_its_caution(tmp_path):
 def test_model_verdict_leads_page_one_and_an_unsound_model_marks_its_galleries(tmp_path, verdict):
     from reportgen.analysis.model_check import Reference, check_model
     from reportgen.history import TrainingHistory
-    from reportgen.narrative import narrate_report
+    from reportgen.narrative import narrate, with_narrative
+    from reportgen.build import with_class_facts
 
     report = make_report(tmp_path)
     val = 0.9 if verdict == "sound" else 0.3
@@ -477,7 +478,8 @@ def test_model_verdict_leads_page_one_and_an_unsound_model_marks_its_galleries(t
         history=history,
     )
     assert check.verdict == verdict
-    report = narrate_report(dataclasses.replace(report, model_check=check))
+    report = with_class_facts(dataclasses.replace(report, model_check=check))
+    report = with_narrative(report, narrate(report))
     html = render_html(report, tmp_path).read_text("utf-8")
     summary = html[html.index('id="summary"') : html.index('id="dataset"')]
     assert f"Model: {verdict}." in summary

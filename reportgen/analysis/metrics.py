@@ -67,20 +67,6 @@ def _class_metrics(confusion: np.ndarray, i: int, name: str) -> ClassMetrics:
     return ClassMetrics(name, float(precision), float(recall), float(f1), int(support))
 
 
-def top_confusions(confusion: tuple[tuple[int, ...], ...], class_names: tuple[str, ...], limit: int = 5):
-    """The largest off-diagonal cells as ``(true_name, predicted_name, count, row_fraction)``, largest first."""
-    matrix = np.asarray(confusion)
-    rows = matrix.sum(axis=1)
-    cells = [
-        (class_names[t], class_names[p], int(matrix[t, p]), float(matrix[t, p] / rows[t]))
-        for t in range(len(class_names))
-        for p in range(len(class_names))
-        if t != p and matrix[t, p] > 0
-    ]
-    cells.sort(key=lambda c: (-c[2], -c[3], c[0], c[1]))  # stable, deterministic order
-    return cells[:limit]
-
-
 def split_accuracy(labels: np.ndarray, predicted: np.ndarray, splits: np.ndarray, split: str) -> float | None:
     """Accuracy of ``predicted`` over the images of ``split``, or None when it holds none."""
     mask = splits == split

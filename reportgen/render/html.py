@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from reportgen import __version__
-from reportgen.render.formatters import FILTERS
-from reportgen.verdict import MODEL_RULE
+from reportgen.narrative.format import FILTERS
+from reportgen.narrative.model import MODEL_RULE
 
 if TYPE_CHECKING:
     from reportgen.report import Report  # a type only: the renderer needs no torch

@@ -1,26 +1,46 @@
-"""Pure formatting functions for the templates, registered as Jinja filters by ``render.html``."""
+"""Pure formatting of numbers and word lists, shared by the sentences and the templates.
+
+``FILTERS`` registers the functions as Jinja filters in ``render.html``; the narrative calls the same
+functions, so a percentage or a score is written one way everywhere. ``prose=True`` gives the form the
+sentences have always used where it differs from the tables' (each function says how).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
 
 DASH = "—"  # shown for a missing value
+MAX_LISTED = 3  # names in one list before "and N more"
 
 
-def fmt_percent(value: float | None, digits: int = 1) -> str:
-    """A fraction in [0, 1] as a percentage: ``0.9731 -> '97.3%'``."""
+def fmt_percent(value: float | None, digits: int = 1, *, prose: bool = False) -> str:
+    """A fraction in [0, 1] as a percentage: ``0.9731 -> '97.3%'``.
+
+    With ``prose``, one decimal more where rounding would say 0% or 100% of a non-zero or non-full share
+    (``fmt_percent(0.998, 0, prose=True) -> '99.8%'``).
+    """
     if not _finite(value):
         return DASH
-    return f"{100 * value:.{digits}f}%"
+    text = f"{100 * value:.{digits}f}%"
+    ends = (text == f"{100:.{digits}f}%" and value < 1) or (text == f"{0:.{digits}f}%" and value > 0)
+    return f"{100 * value:.{digits + 1}f}%" if prose and ends else text
 
 
-def fmt_score(value: float | None, digits: int = 3) -> str:
-    """A softmax score with fixed decimals: ``0.97312 -> '0.973'``; a tiny non-zero score reads ``'<0.001'``."""
+def fmt_score(value: float | None, digits: int = 3, *, prose: bool = False) -> str:
+    """A softmax score with fixed decimals: ``0.97312 -> '0.973'``; a tiny non-zero score reads ``'<0.001'``.
+
+    With ``prose``, no ``'<'`` floor (a tiny score reads ``'0.00'``), and one decimal more where rounding
+    would say 1 for a score below 1 (``fmt_score(0.9987, 2, prose=True) -> '0.999'``).
+    """
     if not _finite(value):
         return DASH
+    if prose:
+        text = f"{value:.{digits}f}"
+        return f"{value:.{digits + 1}f}" if text == f"{1:.{digits}f}" and value < 1 else text
     floor = 10.0**-digits
     if 0 < value < floor / 2:
         return f"<{floor:.{digits}f}"
@@ -62,10 +82,10 @@ def fmt_datetime(iso: str | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} {'UTC' if zone in ('UTC', 'UTC+00:00') else zone}".rstrip()
 
 
-def fmt_plural(count: int, singular: str, plural: str | None = None) -> str:
-    """``3, 'image' -> '3 images'``; ``1, 'image' -> '1 image'``."""
+def fmt_plural(count: int, singular: str, plural: str | None = None, *, prose: bool = False) -> str:
+    """``3, 'image' -> '3 images'``; ``1, 'image' -> '1 image'``; ``prose`` writes no thousands separator."""
     word = singular if count == 1 else (plural or singular + "s")
-    return f"{fmt_count(count)} {word}"
+    return f"{count if prose else fmt_count(count)} {word}"
 
 
 def fmt_points(value: float | None, digits: int = 1) -> str:
@@ -121,6 +141,40 @@ def asset_url(path: str | None) -> str:
     if parts.scheme or parts.netloc or posix.is_absolute() or ".." in posix.parts or ":" in posix.parts[0]:
         raise ValueError(f"asset path must be relative to the output folder, got {path!r}")
     return quote(posix.as_posix(), safe="/")
+
+
+def join_words(items: Sequence[str]) -> str:
+    """``['a', 'b', 'c'] -> 'a, b and c'``."""
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def listed(counts: Mapping[str, int], fmt: str = "{n} {name}") -> str:
+    """``{'a': 2, 'b': 1} -> '2 a, 1 b'``: non-zero counts, largest first (ties in the mapping's order).
+
+    At most ``MAX_LISTED`` names, then ``'N more'``.
+    """
+    ranked = sorted(((k, v) for k, v in counts.items() if v > 0), key=lambda kv: -kv[1])
+    parts = [fmt.format(n=n, name=name) for name, n in ranked[:MAX_LISTED]]
+    rest = sum(n for _, n in ranked[MAX_LISTED:])
+    if rest:
+        parts.append(f"{rest} more")
+    return ", ".join(parts)
+
+
+def sentence(text: str) -> str:
+    """``text`` stripped, with a full stop unless it already ends a sentence."""
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def is_are(count: int) -> str:
+    """The verb for ``count`` things: ``'is'`` or ``'are'``."""
+    return "is" if count == 1 else "are"
+
+
+def has_have(count: int) -> str:
+    """The verb for ``count`` things: ``'has'`` or ``'have'``."""
+    return "has" if count == 1 else "have"
 
 
 def _finite(value: float | None) -> bool:

@@ -19,14 +19,14 @@ from reportgen.analysis.model_check import (
     ModelCheck,
     ModelProblem,
 )
-from reportgen.render.formatters import fmt_number, fmt_percent, fmt_plural
+from reportgen.narrative.format import fmt_number, fmt_percent, fmt_plural
 
 MODEL_RULE = (
     f"unsound when validation accuracy ends more than {100 * COLLAPSE_DROP:.0f} points below its best epoch's "
     f"(collapse), is within {100 * MAJORITY_MARGIN:.0f} points of always answering the majority class, or is more "
     f"than {100 * FAR_BELOW_PROBE:.0f} points below the linear probe; caution when it is {100 * PROBE_MARGIN:.0f} "
     f"to {100 * FAR_BELOW_PROBE:.0f} points below the probe, when the validation loss still fell by more than "
-    f"{100 * STILL_IMPROVING:.0f}% in the last epoch, or when training accuracy is more than "
+    f"{fmt_percent(STILL_IMPROVING, 0)} in the last epoch, or when training accuracy is more than "
     f"{100 * OVERFIT_GAP:.0f} points above validation accuracy."
 )
 UNSOUND_FINDING = "(From an unsound model, see above.)"

@@ -1,0 +1,106 @@
+"""Facts -> sentences: every word the report says about its numbers, generated from them alone (pure).
+
+``narrate(report)`` writes the words into a :class:`Narrative`; ``with_narrative(report, narrative)`` puts
+them into the report's fields. The facts the words rest on (under-represented classes, confusions) must be
+in the report first: ``reportgen.report.with_class_facts``. The modules: ``classes`` (a paragraph per
+class), ``findings`` (the summary's key findings), ``caveats``, ``model`` (the model check's verdict),
+``audit`` (the audit chapter's rules and meanings) and ``format`` (numbers as words, shared with the
+templates' filters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reportgen.analysis.model_check import UNSOUND
+from reportgen.narrative.caveats import caveats
+from reportgen.narrative.classes import CONFIDENT, class_narrative
+from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
+from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict
+
+if TYPE_CHECKING:
+    from reportgen.audit import ClassAuditFacts
+    from reportgen.report import Report
+
+__all__ = ["Narrative", "narrate", "with_narrative"]
+
+
+@dataclass(frozen=True)
+class Narrative:
+    """Every sentence the report gets, before the unsound-model warnings are added."""
+
+    class_paragraphs: dict[str, tuple[str, ...]]  # class name -> its paragraph's sentences
+    findings: tuple[str, ...]  # 3-5 key findings for the summary
+    caveats: tuple[str, ...]
+    under_represented_rule: str  # the rule behind ``dataset.under_represented``, in words
+    model_verdict: str = ""  # one sentence on the model check; empty when it did not run
+    model_notes: tuple[str, ...] = ()  # one sentence per problem it found
+
+
+def narrate(
+    report: Report, facts: Mapping[str, ClassAuditFacts] | None = None, *, confident: float = CONFIDENT
+) -> Narrative:
+    """The report's words, from its numbers, its class facts and its audit.
+
+    Args:
+        report: the report with metrics, sections, galleries, model check, audit and the class facts of
+            ``reportgen.report.with_class_facts``.
+        facts: class name -> what the data-defect checks found (``reportgen.audit.class_facts``); None
+            when the audit did not run.
+        confident: score above which a misclassified gallery image counts as a confident mistake.
+    """
+    facts = facts or {}
+    names = report.dataset.class_names
+    total_test = sum(int(sum(row)) for row in report.metrics.confusion)
+    paragraphs = {
+        s.class_name: class_narrative(
+            s,
+            total_test=total_test,
+            class_names=names,
+            facts=facts.get(s.class_name),
+            metrics=report.metrics,
+            confident=confident,
+        )
+        for s in report.classes
+    }
+    calibration = report.audit.calibration if report.audit else None
+    check = report.model_check
+    return Narrative(
+        class_paragraphs=paragraphs,
+        findings=key_findings(report, facts=facts, confident=confident),
+        caveats=caveats(report, calibrated=calibration.readable_as_probabilities if calibration else None),
+        under_represented_rule=UNDER_REPRESENTED_RULE,
+        model_verdict=model_verdict(check) if check else "",
+        model_notes=model_notes(check) if check else (),
+    )
+
+
+def with_narrative(report: Report, narrative: Narrative) -> Report:
+    """A copy of ``report`` with the words of ``narrative`` in its fields.
+
+    Sets each section's ``narrative``, ``findings``, ``caveats``, ``dataset.under_represented_rule`` and,
+    when the model was checked, ``model_verdict`` and ``model_notes``. With an unsound model the class
+    paragraphs and the caveats open with a warning and the first finding is marked.
+    """
+    check = report.model_check
+    unsound = check is not None and check.verdict == UNSOUND
+    lead = (UNSOUND_CAVEAT,) if unsound else ()
+    findings = narrative.findings
+    if unsound:
+        findings = tuple(f"{UNSOUND_FINDING} {f}" if i == 0 else f for i, f in enumerate(findings))
+    report = dataclasses.replace(
+        report,
+        dataset=dataclasses.replace(report.dataset, under_represented_rule=narrative.under_represented_rule),
+        classes=tuple(
+            dataclasses.replace(s, narrative=(*lead, *narrative.class_paragraphs.get(s.class_name, ())))
+            for s in report.classes
+        ),
+        findings=findings,
+        caveats=(*lead, *narrative.caveats),
+    )
+    if check is None:
+        return report
+    return dataclasses.replace(report, model_verdict=narrative.model_verdict, model_notes=narrative.model_notes)

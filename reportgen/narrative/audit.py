@@ -1,0 +1,94 @@
+"""Words of the audit chapter: what each tier meant, how a check worked and the rule it applied (pure).
+
+``reportgen.audit`` builds the chapter's views and takes their texts from here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reportgen.narrative.format import fmt_percent
+
+if TYPE_CHECKING:
+    from reportgen.analysis.shortcuts import ShortcutThresholds
+    from reportgen.analysis.stamps import StampThresholds
+
+# What each tier meant on planted data (benchmarks/planted_labels.py; README "Benchmark"): 5 % of the labels
+# flipped in food9-64px, clothing-mini and food101-pss, three draws each, means over the three sets.
+LIKELY_WRONG_MEANING = (
+    "On planted 5 % label noise, about 8 of 10 images in this tier were planted wrong labels, and 9 of 10 "
+    "counting the data sets' own real errors; the tier held about 3 in 4 of the planted ones."
+)
+WORTH_A_LOOK_MEANING = (
+    "On planted 5 % label noise, only 1 or 2 of 10 images in this tier were wrong labels; the rest were hard "
+    "or ambiguous images."
+)
+NO_CLASS_MEANING = (
+    "With 2 % photos of another domain planted, about 8 of 10 images in this tier were planted ones (9 in 10 "
+    "of them were listed); the rest were the data set's own odd images."
+)
+_SIZING = (
+    "A temperature and the share of wrong labels are then fitted together, so that each image gets the "
+    'probability that its label is wrong; the "likely wrong" tier holds as many images as that estimate '
+    'expects wrong labels, most likely first, and "worth a look" the next ones by rank.'
+)
+
+
+def label_caution(agreement: float, weak: float) -> str:
+    """Why the label check's suspects deserve extra care when the probabilities agree with only ``agreement``.
+
+    Args:
+        agreement: share of the given labels the out-of-sample probabilities agree with.
+        weak: the agreement below which the check warns.
+    """
+    return (
+        f"The out-of-sample probabilities agree with only {fmt_percent(agreement, 0)} of the given labels (below "
+        f"{fmt_percent(weak, 0)}): the features separate these classes poorly, so the likely-wrong tier misses more "
+        'of the wrong labels and "worth a look" holds mostly hard or ambiguous images. Look before relabelling.'
+    )
+
+
+def label_method_text(method: str, folds: int) -> str:
+    """How the label check made its out-of-sample probabilities (``method`` "finetune" or "embeddings")."""
+    if method == "finetune":
+        return (
+            f"{folds}-fold cross-validation of the fine-tuned model: each image is scored by a model trained "
+            "without it. " + _SIZING
+        )
+    return (
+        f"{folds}-fold cross-validated logistic regression on features of the pretrained backbone before "
+        "fine-tuning (the features never saw these labels). " + _SIZING
+    )
+
+
+def duplicate_threshold_text(threshold: float | None) -> str:
+    """What counts as a copy: exact by file bytes, and near above ``threshold`` (None: no embeddings)."""
+    if threshold is None:
+        return "exact copies by SHA-256 of the file bytes only (no embeddings in this run)"
+    return (
+        f"exact copies by SHA-256 of the file bytes; near copies when the cosine similarity of the "
+        f"pretrained backbone's features is at least {threshold:g} (resized, re-encoded or lightly cropped "
+        "copies of one photo score above it, different photos of one dish rarely do)"
+    )
+
+
+def shortcut_rule(t: ShortcutThresholds) -> str:
+    """When the Grad-CAM shortcut check flags a class, with its thresholds."""
+    return (
+        f"A class is flagged when its maps agree (mean pairwise correlation >= {t.min_consistency:g}) and peak "
+        f"at one spot (spread <= {t.max_peak_spread:g} of the side) outside the centre; when more than "
+        f"{fmt_percent(t.max_border_share, 0)} of the mean map lies in the outer {fmt_percent(t.border_width, 0)} "
+        f"band; or when the mean map's centre of mass is more than {t.max_centre_offset:g} of the side from the "
+        f"image centre. Classes with fewer than {t.min_maps} correctly classified test images are measured but "
+        "not flagged."
+    )
+
+
+def stamp_rule(t: StampThresholds) -> str:
+    """When the fixed-pattern check flags a class, with its thresholds."""
+    return (
+        f"The image is cut into a {t.grid}x{t.grid} grid. A cell is fixed for a class when at least "
+        f"{fmt_percent(t.min_share, 0)} of the class's images have its typical colour there (every channel within "
+        f"{t.tolerance:g}) and that share exceeds the other classes' by {fmt_percent(t.min_excess, 0)} or more; a "
+        f"class with at least {t.min_cells} fixed cells and {t.min_images} images is flagged."
+    )

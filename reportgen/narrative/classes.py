@@ -1,0 +1,269 @@
+"""One paragraph per class: its recall, precision, confusions, lowest-scoring images and audit facts (pure).
+
+Every sentence states a count or a score the report also shows; class names are written as given (escaping
+them is the renderer's job).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reportgen.analysis.classes import class_totals, incoming_confusions, under_represented_reference
+from reportgen.narrative.format import (
+    MAX_LISTED,
+    fmt_percent,
+    fmt_plural,
+    fmt_score,
+    has_have,
+    is_are,
+    join_words,
+    listed,
+    sentence,
+)
+
+if TYPE_CHECKING:
+    from reportgen.analysis.classes import Confusion
+    from reportgen.analysis.metrics import Metrics
+    from reportgen.audit import ClassAuditFacts
+    from reportgen.report import ClassSection, GalleryImage
+
+CONFIDENT = 0.9  # a mistake scored above this for the predicted class is worth a look at its label
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Test-split counts for one class."""
+
+    correct: int
+    support: int
+    predicted_as: int | None  # test images predicted as the class; None when it cannot be recovered
+
+
+def _counts(section: ClassSection, class_idx: int, metrics: Metrics | None) -> _Counts:
+    if metrics is not None:
+        matrix = metrics.confusion
+        column = sum(int(row[class_idx]) for row in matrix)
+        return _Counts(int(matrix[class_idx][class_idx]), int(sum(matrix[class_idx])), column)
+    m = section.metrics
+    correct = round(m.recall * m.support)
+    return _Counts(correct, m.support, round(correct / m.precision) if m.precision > 0 else None)
+
+
+def class_narrative(
+    section: ClassSection,
+    *,
+    total_test: int,
+    class_names: Sequence[str],
+    facts: ClassAuditFacts | None = None,
+    metrics: Metrics | None = None,
+    confident: float = CONFIDENT,
+) -> tuple[str, ...]:
+    """The class's paragraph as sentences, each stating only what the numbers show.
+
+    Args:
+        section: the class's metrics, split counts, galleries, and the facts ``confused_with`` and
+            ``under_represented`` (``reportgen.report.with_class_facts`` fills them).
+        total_test: test images of all classes.
+        class_names: every class, in label order.
+        facts: what the data-defect checks found for this class, if they ran.
+        metrics: the whole test-set metrics; needed for exact precision counts, for the other classes'
+            images predicted as this class, and for the under-representation comparison (median of the
+            other classes, recall averaged over classes).
+        confident: score above which a misclassified lowest-scoring image is called a confident mistake.
+    """
+    name = section.class_name
+    class_idx = list(class_names).index(name)
+    counts = _counts(section, class_idx, metrics)
+    if counts.support == 0:
+        body = [_no_test_images(name, total_test, counts)]
+    elif counts.correct == counts.support and counts.predicted_as == counts.support:
+        body = [_perfect(name, counts.support)]
+    else:
+        body = [
+            _recall_sentence(name, counts),
+            _precision_sentence(name, counts),
+            *_confusion_sentences(section, class_idx, class_names, metrics),
+            *_bottom_sentences(section, confident),
+        ]
+    body += _representation_sentences(section, metrics)
+    body += _facts_sentences(name, facts)
+    return tuple(s for s in body if s)
+
+
+def _no_test_images(name: str, total_test: int, counts: _Counts) -> str:
+    text = f"None of the {total_test} test images is a {name} image, so its recall and precision cannot be measured"
+    if counts.predicted_as:
+        n = counts.predicted_as
+        text += f"; {fmt_plural(n, 'test image', prose=True)} of other classes {is_are(n)} predicted as {name}"
+    return text + "."
+
+
+def _perfect(name: str, support: int) -> str:
+    subject = f"The single {name} test image is" if support == 1 else f"All {support} {name} test images are"
+    return (
+        f"{subject} classified correctly, and no test image of another class is predicted as {name} "
+        "(recall and precision 100%)."
+    )
+
+
+def _recall_sentence(name: str, c: _Counts) -> str:
+    recall = fmt_percent(c.correct / c.support, 0, prose=True)
+    if c.support == 1:
+        outcome = "classified correctly" if c.correct else "misclassified"
+        return f"The single {name} test image is {outcome} (recall {recall})."
+    if c.correct == c.support:
+        return f"All {c.support} {name} test images are classified correctly (recall 100%)."
+    if c.correct == 0:
+        return f"None of the {c.support} {name} test images is classified correctly (recall 0%)."
+    return f"The model classifies {c.correct} of the {c.support} {name} test images correctly (recall {recall})."
+
+
+def _precision_sentence(name: str, c: _Counts) -> str:
+    if c.predicted_as is None:
+        return f"No test image predicted as {name} is labelled {name} (precision 0%)."
+    if c.predicted_as == 0:
+        return f"No test image is predicted as {name} (precision counted as 0%)."
+    if c.correct == c.predicted_as:
+        subject = "The single test image" if c.predicted_as == 1 else f"All {c.predicted_as} test images"
+        return f"{subject} predicted as {name} {is_are(c.predicted_as)} labelled {name} (precision 100%)."
+    precision = fmt_percent(c.correct / c.predicted_as, 0, prose=True)
+    return (
+        f"Of the {c.predicted_as} test images predicted as {name}, {c.correct} {is_are(c.correct)} labelled {name} "
+        f"(precision {precision})."
+    )
+
+
+def _confusion_sentences(
+    section: ClassSection, class_idx: int, class_names: Sequence[str], metrics: Metrics | None
+) -> list[str]:
+    outgoing = section.confused_with
+    sentences = [_outgoing_sentence(section.class_name, section.metrics.support, outgoing)] if outgoing else []
+    incoming = incoming_confusions(metrics.confusion, class_names, class_idx) if metrics is not None else ()
+    if incoming:
+        sentences.append(_incoming_sentence(section.class_name, incoming))
+    return sentences
+
+
+def _outgoing_sentence(name: str, support: int, cells: Sequence[Confusion]) -> str:
+    first, *others = cells[:MAX_LISTED]
+    head = (
+        f"{first.count} of the {support} {name} test images ({fmt_percent(first.fraction, 0, prose=True)}) "
+        f"{is_are(first.count)} predicted as {first.predicted_class}"
+    )
+    parts = [head] + [f"{c.count} ({fmt_percent(c.fraction, 0, prose=True)}) as {c.predicted_class}" for c in others]
+    rest = cells[MAX_LISTED:]
+    if rest:
+        others = fmt_plural(len(rest), "other class", "other classes", prose=True)
+        parts.append(f"{sum(c.count for c in rest)} more as {others}")
+    return join_words(parts) + "."
+
+
+def _incoming_sentence(name: str, cells: Sequence[Confusion]) -> str:
+    parts = [fmt_plural(c.count, f"{c.true_class} test image", prose=True) for c in cells[:MAX_LISTED]]
+    rest = cells[MAX_LISTED:]
+    if rest:
+        images = fmt_plural(sum(c.count for c in rest), "test image", prose=True)
+        parts.append(f"{images} of {fmt_plural(len(rest), 'other class', 'other classes', prose=True)}")
+    return f"In the other direction, {name} is predicted for {join_words(parts)}."
+
+
+def _bottom_sentences(section: ClassSection, confident: float) -> list[str]:
+    bottom, name = section.bottom, section.class_name
+    if not bottom:
+        return []
+    wrong = [g for g in bottom if not g.correct]
+    if not wrong:
+        lowest = min(g.score for g in bottom)
+        return [
+            f"Its {len(bottom)} lowest-scoring test images are all classified correctly "
+            f"(lowest {name} score {fmt_score(lowest, 2, prose=True)})."
+        ]
+    parts = [_as_class(pred, images) for pred, images in _by_prediction(wrong)]
+    n = len(wrong)
+    sentences = [
+        f"Of its {len(bottom)} lowest-scoring test images, {n} {is_are(n)} misclassified: {join_words(parts)}."
+    ]
+    sure = [g for g in wrong if g.predicted_score > confident]
+    if sure:
+        sentences.append(_confident_sentence(name, len(bottom), sure, confident))
+    return sentences
+
+
+def _by_prediction(images: Sequence[GalleryImage]) -> list[tuple[str, list[GalleryImage]]]:
+    """Images grouped by predicted class, largest group first; ties in order of first appearance."""
+    groups: dict[str, list[GalleryImage]] = {}
+    for g in images:
+        groups.setdefault(g.predicted_class, []).append(g)
+    return sorted(groups.items(), key=lambda kv: -len(kv[1]))
+
+
+def _as_class(predicted: str, images: Sequence[GalleryImage]) -> str:
+    low, high = min(g.predicted_score for g in images), max(g.predicted_score for g in images)
+    low_text, high_text = fmt_score(low, 2, prose=True), fmt_score(high, 2, prose=True)
+    scores = f"score {low_text}" if low_text == high_text else f"scores {low_text}–{high_text}"
+    return f"{len(images)} as {predicted} ({predicted} {scores})"
+
+
+def _confident_sentence(name: str, k: int, sure: Sequence[GalleryImage], confident: float) -> str:
+    groups = _by_prediction(sure)
+    n = len(sure)
+    check = "check its label" if n == 1 else "check their labels"
+    head = f"{n} of the {k} lowest-scoring {name} test images {is_are(n)} predicted as"
+    if len(groups) == 1:
+        return f"{head} {groups[0][0]} with a score above {confident:g}: {check}."
+    split = ", ".join(f"{len(images)} as {pred}" for pred, images in groups)
+    return f"{head} another class with a score above {confident:g} ({split}): {check}."
+
+
+def _representation_sentences(section: ClassSection, metrics: Metrics | None) -> list[str]:
+    if not section.under_represented:
+        return []
+    name, m = section.class_name, section.metrics
+    total = sum(section.split_counts.values())
+    train = section.split_counts.get("train")
+    text = f"With {total} images in all" + (f" ({train} for training)" if train is not None else "")
+    text += f", {name} is under-represented"
+    if metrics is None:
+        return [text + "."]
+    reference = under_represented_reference(class_totals(metrics.split_counts), name)
+    text += f" (the other classes have a median of {reference:g})"
+    recalls = [c.recall for c in metrics.per_class if c.support > 0]
+    if m.support == 0 or not recalls:
+        return [text + "."]
+    mean = sum(recalls) / len(recalls)
+    recall, average = fmt_percent(m.recall, 0, prose=True), fmt_percent(mean, 0, prose=True)
+    if m.recall < mean:
+        text += f", and its recall of {recall} is below the average over classes ({average})"
+        return [text + f": more {name} images may help."]
+    return [text + f", but its recall of {recall} is not below the average over classes ({average})."]
+
+
+def _facts_sentences(name: str, facts: ClassAuditFacts | None) -> list[str]:
+    if facts is None:
+        return []
+    sentences = []
+    if facts.label_suspects:
+        suggested = f" ({listed(facts.suggested_labels, '{n} suggested {name}')})" if facts.suggested_labels else ""
+        images = fmt_plural(facts.label_suspects, f"{name} image", prose=True)
+        sentences.append(f"The label check flags {images} as likely mislabelled{suggested}.")
+    if facts.leaked_test_images:
+        n = facts.leaked_test_images
+        sentences.append(
+            f"{fmt_plural(n, f'{name} test image', prose=True)} {has_have(n)} an exact or near copy in the training "
+            f"split, so {'it does' if n == 1 else 'they do'} not measure generalisation."
+        )
+    if facts.cross_class_duplicates:
+        n = facts.cross_class_duplicates
+        partners = f" ({listed(facts.duplicate_classes)})" if facts.duplicate_classes else ""
+        images = fmt_plural(n, f"{name} image", prose=True)
+        sentences.append(f"{images} {has_have(n)} an exact or near copy labelled as another class{partners}.")
+    if facts.shortcut:
+        reason = f": {sentence(facts.shortcut_reason)}" if facts.shortcut_reason.strip() else "."
+        sentences.append(f"The shortcut check flags {name}{reason}")
+    if facts.health_issues:
+        n = facts.health_issues
+        images = fmt_plural(n, f"{name} image", prose=True)
+        sentences.append(f"{images} {'fails' if n == 1 else 'fail'} an image-health check.")
+    return sentences
