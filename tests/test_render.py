@@ -372,7 +372,7 @@ def test_all_gates_passed_box_is_green(tmp_path):
 
 
 def test_change_formatters_and_config_rows():
-    from reportgen.render.html import config_rows
+    from reportgen.render.structure import config_rows
 
     assert formatters.fmt_points(0.021) == "+2.1 pts" and formatters.fmt_points(-0.05) == "−5.0 pts"
     assert formatters.fmt_points(0.0001) == "±0.0 pts" and formatters.fmt_points(None) == formatters.DASH

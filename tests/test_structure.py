@@ -1,0 +1,232 @@
+"""The report's structure from hand-built Report objects: which chapters, rows, tags and figures it lays out."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from report_factory import NASTY_CLASSES, make_report
+
+from reportgen.audit import Audit
+from reportgen.baseline import Delta
+from reportgen.data import SkippedFile
+from reportgen.render.structure import Listing, Tag, listing, report_structure, toned
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shown(structure) -> list[str]:
+    return [c.id for c in structure.chapters if c.shown]
+
+
+def _chapter(structure, key: str):
+    return next(c for c in structure.chapters if c.key == key)
+
+
+def test_report_without_audit_has_no_audit_chapter_and_its_figures_go_to_audit_checks(tmp_path):
+    structure = report_structure(make_report(tmp_path))
+    assert structure.audit is None and structure.changes is None and not structure.gate_rows
+    assert _shown(structure) == [
+        "summary",
+        "dataset",
+        "training",
+        "confusion",
+        "classes",
+        "probes",
+        "audit-checks",
+        "config",
+        "caveats",
+    ]
+    extra = _chapter(structure, "figures")
+    assert extra.title == "Audit checks"
+    assert [f.title for f in extra.figures] == ["Calibration: reliability diagram", "Mean Grad-CAM per class"]
+    assert [f.cam_note for f in extra.figures] == [False, True]
+    assert all(f.caption == "" for f in extra.figures)  # titled, not captioned, in the extra-figures chapter
+    assert [f.size for f in extra.figures] == ["medium", "large"]
+    assert structure.extra_figures == extra.figures
+
+
+def test_report_with_audit_places_its_figures_in_their_sections(tmp_path):
+    structure = report_structure(make_report(tmp_path, audit=True, changes=True, gates=True))
+    assert _shown(structure) == [
+        "summary",
+        "dataset",
+        "training",
+        "confusion",
+        "audit",
+        "changes",
+        "gates",
+        "classes",
+        "probes",
+        "config",
+        "caveats",
+    ]
+    assert not _chapter(structure, "figures").shown and _chapter(structure, "figures").title == "Other figures"
+    sections = {s.key: s for s in structure.audit.sections}
+    assert list(sections) == ["labels", "outliers", "duplicates", "calibration", "shortcuts", "stamps", "health"]
+    assert [s.id for s in structure.audit.sections][0] == "audit-labels"
+    assert all(s.ran for s in sections.values())
+    assert [f.title for f in sections["calibration"].figures] == ["Calibration: reliability diagram"]
+    assert sections["calibration"].figures[0].caption.startswith("Reliability diagram: accuracy")
+    assert [f.cam_note for f in sections["shortcuts"].figures] == [True]
+
+
+def test_unknown_figures_go_to_the_extra_figures_chapter_after_known_ones(tmp_path):
+    report = make_report(tmp_path, figures=("montage", "zeta_plot", "label_issues", "mean_cams"))
+    structure = report_structure(report)
+    assert [f.title for f in structure.extra_figures] == ["Mean Grad-CAM per class", "Label issues", "Zeta plot"]
+    assert [f.title for f in _chapter(structure, "dataset").figures] == [
+        "Montage of nine random images with their labels"
+    ]
+    assert _chapter(structure, "dataset").figures[0].caption == "Nine random images of the data set with their labels."
+    assert _chapter(structure, "training").figures == ()  # the report has no training_curves figure
+
+
+def test_checkpoint_run_places_no_training_curves(tmp_path):
+    structure = report_structure(make_report(tmp_path, training=False))
+    assert _chapter(structure, "training").figures == ()
+    assert "training_curves" not in [f.path for f in structure.extra_figures]  # it still has a place: not extra
+    assert structure.kept_epoch is None
+
+
+def test_not_run_checks_without_a_section_are_listed_as_other(tmp_path):
+    not_run = {
+        "label_issues": "switched off",
+        "embeddings": "no <features>",
+        "near_duplicates": "no features",
+        "image_hashes": "skipped",
+    }
+    report = dataclasses.replace(make_report(tmp_path), audit=Audit(not_run=not_run))
+    layout = report_structure(report).audit
+    assert layout.other_not_run == (("Embeddings", "no <features>"), ("Image hashes", "skipped"))
+    assert layout.near_not_run == "no features"  # reported by the duplicates section, not as "other"
+    labels = layout.sections[0]
+    assert (labels.ran, labels.what, labels.reason) == (False, "label check", "switched off")
+    assert all(not s.ran for s in layout.sections)
+    assert {s.reason for s in layout.sections[1:]} == {""}
+
+
+def test_class_count_rows_end_with_their_totals_and_drop_empty_splits(tmp_path):
+    report = make_report(tmp_path)
+    ds = report.dataset
+    counts = {**ds.split_counts, "val": dict.fromkeys(ds.class_names, 0)}
+    structure = report_structure(dataclasses.replace(report, dataset=dataclasses.replace(ds, split_counts=counts)))
+    assert [s for s, _ in structure.splits] == ["train", "test"]
+    assert dict(structure.splits) == {s: sum(counts[s].values()) for s in ("train", "test")}
+    assert [r.item for r in structure.class_counts] == list(NASTY_CLASSES)
+    for row in structure.class_counts:
+        *per_split, total = row.cells
+        assert per_split == [counts["train"][row.item], counts["test"][row.item]]
+        assert total == sum(per_split)
+    assert sum(r.cells[-1] for r in structure.class_counts) == sum(n for _, n in structure.splits)
+
+
+def test_under_represented_classes_are_tagged_everywhere(tmp_path):
+    structure = report_structure(make_report(tmp_path))
+    tag = Tag("under-represented", "warn")
+    flagged = NASTY_CLASSES[1]
+    assert [r.item for r in structure.class_counts if tag in r.tags] == [flagged]
+    assert [r.item.class_name for r in structure.metric_rows if r.tags] == [flagged]
+    assert [c.section.class_name for c in structure.classes if c.tags == (tag,)] == [flagged]
+
+
+def test_contents_list_the_shown_chapters_and_the_classes(tmp_path):
+    structure = report_structure(make_report(tmp_path, gates=True))
+    assert [e.id for e in structure.toc] == [c for c in _shown(structure) if c != "summary"]
+    classes = next(e for e in structure.toc if e.key == "classes")
+    assert [(c.id, c.title) for c in classes.children] == [(f"class-{i}", n) for i, n in enumerate(NASTY_CLASSES, 1)]
+    assert all(e.children is None for e in structure.toc if e.key != "classes")
+    assert [c.id for c in structure.classes] == [c.id for c in classes.children]
+
+
+def test_gates_get_badges_bounds_and_counts(tmp_path):
+    structure = report_structure(make_report(tmp_path, gates=True))
+    assert [(r.tags[0].text, r.note) for r in structure.gate_rows] == [
+        ("passed", "min"),
+        ("failed", "min"),
+        ("failed", "max"),
+    ]
+    assert structure.passed_gates == 1 and len(structure.failed_gates) == 2
+
+
+def test_skipped_files_are_listed_on_page_one_up_to_a_limit(tmp_path):
+    report = make_report(tmp_path)
+    assert report_structure(report).skipped_summary == Listing(report.dataset.skipped, 0)
+    assert report_structure(report).skipped_all is None
+    many = tuple(SkippedFile(f"c/{i}.jpg", "bad") for i in range(12))
+    structure = report_structure(dataclasses.replace(report, dataset=dataclasses.replace(report.dataset, skipped=many)))
+    assert structure.skipped_summary == Listing(many[:8], 4)
+    assert structure.skipped_all == Listing(many, 0)
+
+
+def test_audit_rows_and_listings(tmp_path):
+    report = make_report(tmp_path, audit=True)
+    layout = report_structure(report).audit
+    first, last = NASTY_CLASSES[0], NASTY_CLASSES[-1]
+    assert [(r.item, r.cells) for r in layout.label_rows] == [(first, (5, 0.1, ((last, 5),)))]
+    assert (len(layout.suspects.items), layout.suspects.more) == (4, 1)
+    assert (len(layout.review.items), layout.review.more, layout.review.cam_note) == (2, 1, True)
+    assert (len(layout.pairs.items), layout.pairs.more) == (3, 1)
+    assert [r.tags for r in layout.shortcut_rows] == [(Tag("flagged", "bad"),), (), ()]
+    assert [r.item.class_name for r in layout.stamp_rows] == [last] and layout.classes_without_stamps == 2
+    assert layout.health_columns == (("very small", 1), ("very dark", 1))
+    assert [(r.item, r.cells) for r in layout.health_rows] == [(first, (1, 1))]
+    assert [c.label for c in layout.health_cards.items] == ["very small", "very dark"]
+
+
+def test_label_rows_sort_by_suspects_and_keep_three_suggestions(tmp_path):
+    report = make_report(tmp_path, audit=True)
+    ls = report.audit.label_issues
+    a, b, c = NASTY_CLASSES
+    ls = dataclasses.replace(
+        ls, per_class={a: 1, b: 3, c: 0}, suggested={b: {"p": 1, "q": 4, "r": 2, "s": 3}, a: {c: 1}}
+    )
+    layout = report_structure(dataclasses.replace(report, audit=dataclasses.replace(report.audit, label_issues=ls)))
+    assert [r.item for r in layout.audit.label_rows] == [b, a]
+    assert layout.audit.label_rows[0].cells[2] == (("q", 4), ("s", 3), ("r", 2))
+
+
+def test_shortcut_classes_with_too_few_maps_say_so(tmp_path):
+    report = make_report(tmp_path, audit=True)
+    sc = report.audit.shortcuts
+    classes = (sc.classes[0], dataclasses.replace(sc.classes[1], n_maps=2), sc.classes[2])
+    report = dataclasses.replace(
+        report, audit=dataclasses.replace(report.audit, shortcuts=dataclasses.replace(sc, classes=classes))
+    )
+    assert [r.note for r in report_structure(report).audit.shortcut_rows] == ["", "too few maps to flag", ""]
+
+
+def test_changes_rows_carry_status_tags_and_delta_tones(tmp_path):
+    layout = report_structure(make_report(tmp_path, changes=True)).changes
+    assert layout.accuracy[1] == "pos" and layout.macro_f1[1] == "neg"
+    first = layout.metric_rows[0]
+    assert [tone for _, tone in first.cells] == ["neg", "pos", "pos"]
+    assert [tone for _, tone in layout.metric_rows[1].cells] == ["", "pos", "pos"]
+    removed = layout.metric_rows[-1]
+    assert removed.tags == (Tag("class removed", "warn"),) and [t for _, t in removed.cells] == ["", "", ""]
+    assert [r.tags for r in layout.image_rows][-1] == (Tag("class removed", "warn"),)
+    assert len(layout.moved.items) == 1 and layout.moved.more == 0
+
+
+@pytest.mark.parametrize(("delta", "tone"), [(-0.001, "neg"), (-0.0004, ""), (0.0, ""), (0.0006, "pos"), (None, "")])
+def test_delta_tones_ignore_changes_that_print_as_zero(delta, tone):
+    assert toned(Delta(0.5, 0.5, delta))[1] == tone
+
+
+def test_listing_counts_what_is_not_shown():
+    assert listing((1, 2, 3), 2) == Listing((1, 2), 1)
+    assert listing((1, 2, 3), 5) == Listing((1, 2, 3), 0)
+    assert listing((1, 2), 20, total=30) == Listing((1, 2), 28)  # a list that holds only the first of 30
+
+
+def test_structure_imports_neither_jinja_nor_torch(tmp_path):
+    code = "import sys, reportgen.render.structure; print(sorted({'jinja2', 'torch'} & set(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
