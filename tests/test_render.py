@@ -463,9 +463,9 @@ def test_weak_label_check_carries_its_caution(tmp_path):
 @pytest.mark.parametrize("verdict", ["sound", "unsound"])
 def test_model_verdict_leads_page_one_and_an_unsound_model_marks_its_galleries(tmp_path, verdict):
     from reportgen.analysis.model_check import Reference, check_model
+    from reportgen.build import with_class_facts
     from reportgen.history import TrainingHistory
     from reportgen.narrative import narrate, with_narrative
-    from reportgen.build import with_class_facts
 
     report = make_report(tmp_path)
     val = 0.9 if verdict == "sound" else 0.3
