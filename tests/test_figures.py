@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen import figures
+from reportgen.figures import plots as figures
 from reportgen.history import EpochStats
 
 LONG_NAMES = (
@@ -119,3 +120,27 @@ def test_label_wraps_and_escapes():
     label = figures._label("a very long class name that goes on and on, $5")
     assert "\n" in label and r"\$5" in label
     assert label.replace("\n", " ").replace(r"\$", "$") == "a very long class name that goes on and on, $5"
+
+
+def test_draw_report_figures_draws_exactly_what_the_report_names(tmp_path: Path) -> None:
+    from report_factory import make_bare_report
+
+    from reportgen.analysis.calibration import compute_calibration
+    from reportgen.build import planned_figures
+    from reportgen.figures import draw_report_figures
+
+    report = make_bare_report(("a", "b"))
+    report = dataclasses.replace(report, figures=planned_figures(trained=bool(report.training), audit=None))
+    rng = np.random.default_rng(0)
+    montage = (rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8), ["a", "b", "a", "b"])
+    draw_report_figures(report, tmp_path, montage=montage)
+    drawn = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert drawn == sorted(report.figures.values()) and "figures/reliability.png" not in drawn
+    with pytest.raises(ValueError, match="calibration"):
+        draw_report_figures(dataclasses.replace(report, figures={"reliability": "r.png"}), tmp_path, montage=montage)
+    probs = rng.dirichlet([1, 1], size=40)
+    cal = compute_calibration(probs, rng.integers(0, 2, 40), seed=0)
+    draw_report_figures(
+        dataclasses.replace(report, figures={"reliability": "r.png"}), tmp_path, montage=montage, calibration=cal
+    )
+    assert (tmp_path / "r.png").stat().st_size > 1000
