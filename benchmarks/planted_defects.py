@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import shutil
 import subprocess
@@ -28,9 +27,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import SHARED, jpeg_bytes, stamp_file
 from PIL import Image, ImageOps
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+STAMP_SIZE = 0.12  # side of the magenta square, share of the shorter side
 
 
 def main() -> None:
@@ -97,9 +97,7 @@ def _plant_copies(root: Path, n: int, rng: np.random.Generator) -> list[tuple[st
         else:
             img = ImageOps.exif_transpose(Image.open(src)).convert("RGB")
             img = img.resize((max(1, int(img.width * 0.8)), max(1, int(img.height * 0.8))))
-            buf = io.BytesIO()
-            img.save(buf, format="JPEG", quality=80)
-            dst.write_bytes(buf.getvalue())
+            dst.write_bytes(jpeg_bytes(img, 80))
         pairs.append((src.relative_to(root).as_posix(), dst.relative_to(root).as_posix()))
     return pairs
 
@@ -108,12 +106,7 @@ def _stamp_class(root: Path, name: str | None) -> str:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     target = name or classes[1]
     for path in _images(root / target):
-        img = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
-        side, off = max(4, int(0.12 * min(img.size))), int(0.08 * min(img.size))
-        img.paste((255, 0, 255), (off, off, off + side, off + side))
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=95)
-        path.write_bytes(buf.getvalue())
+        stamp_file(path, STAMP_SIZE)
     return target
 
 

@@ -1,14 +1,16 @@
 """Plant label flips and off-topic photos in the pretrained features of real photo sets; score the review tiers.
 
-For each set, three draws: 5 % of the labels flipped at random to another class, then the label check as the
-pipeline runs it (:func:`cross_val_probs`, :func:`find_label_issues`); and, apart, 2 % of the set added as
-photos of another domain (clothing-mini among food, food101-pss among clothing) filed under random classes,
-then :func:`find_outliers`. Printed: precision and recall of the "likely wrong" and "worth a look" tiers
-("excl. real": images that the check also lists with no flips planted are real errors, not false alarms),
-the "belongs to no class?" tier's catch and size, the clean sets' likely-wrong lists, the timings, and with
-``--compare`` cleanlab's sizing choices on the same probabilities.
+For each set, three draws: 5 % of the labels flipped at random to another class, then the label check as
+``run_checks`` runs it (:func:`cross_val_probs` with the run's folds and seed, :func:`find_label_issues`);
+and, apart, 2 % of the set added as photos of another domain (clothing-mini among food, food101-pss among
+clothing) filed under random classes, then :func:`find_outliers` as ``run_checks`` calls it. Printed:
+precision and recall of the "likely wrong" and "worth a look" tiers ("excl. real": images that the check
+also lists with no flips planted are real errors, not false alarms), the "belongs to no class?" tier's catch
+and size, the clean sets' likely-wrong lists, the timings, and with ``--compare`` cleanlab's sizing choices
+on the same probabilities.
 
-Features are the pipeline's (EfficientNet-Lite0, ImageNet, before fine-tuning), cached in the temp folder.
+Features are the pipeline's (its features stage: EfficientNet-Lite0, ImageNet, before fine-tuning), cached
+in the temp folder.
 
 Usage::
 
@@ -25,8 +27,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import SHARED, label_probs, load_features
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from reportgen.analysis.label_issues import find_label_issues
+from reportgen.analysis.outliers import find_outliers
+from reportgen.data import scan_dataset
+
 SETS = ("food9-64px", "clothing-mini", "food101-pss")
 GUESTS = {"food9-64px": "clothing-mini", "clothing-mini": "food101-pss", "food101-pss": "clothing-mini"}
 DRAWS = (0, 1, 2)
@@ -58,30 +64,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def _features(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Pretrained Lite0 embeddings, labels and paths of a set, cached by folder name and image count."""
-    from reportgen.data import load_images, scan_dataset
-
     scan = scan_dataset(root)
     cache = Path(tempfile.gettempdir()) / f"reportgen-bench-{root.name}-{len(scan.records)}.npz"
     if cache.exists():
         saved = np.load(cache)
         return saved["x"], saved["y"], tuple(str(p) for p in saved["paths"])
-    from reportgen.config import DEFAULT_MODEL
-    from reportgen.model import build_model
-    from reportgen.predict import run_model
     from reportgen.runtime import resolve_runtime
 
-    images = load_images(scan, 224, progress=False)
-    model, spec = build_model(DEFAULT_MODEL, len(images.class_names), "DEFAULT")
-    x = run_model(model, spec, images.pixels, resolve_runtime("cpu"), embeddings=True, progress=False).embeddings
+    images, features, _ = load_features(scan, resolve_runtime("cpu"))
+    x = features.embeddings
     np.savez(cache, x=x, y=images.labels, paths=np.array(images.rel_paths))
     return x, images.labels, images.rel_paths
 
 
 def _clean_run(name: str, x: np.ndarray, y: np.ndarray, paths: tuple[str, ...]) -> set[int]:
-    from reportgen.analysis.label_issues import cross_val_probs, find_label_issues
-
     start = time.perf_counter()
-    probs = cross_val_probs(x, y)
+    probs = label_probs(x, y, num_classes=_num_classes(y))
     middle = time.perf_counter()
     issues = find_label_issues(y, probs)
     end = time.perf_counter()
@@ -91,9 +89,13 @@ def _clean_run(name: str, x: np.ndarray, y: np.ndarray, paths: tuple[str, ...]) 
     return set(listed)
 
 
+def _num_classes(labels: np.ndarray) -> int:
+    return int(labels.max()) + 1  # every class of these sets has images
+
+
 def _flip(labels: np.ndarray, draw: int) -> tuple[np.ndarray, set[int]]:
     rng = np.random.default_rng(1000 + draw)
-    n_classes = int(labels.max()) + 1
+    n_classes = _num_classes(labels)
     idx = rng.choice(len(labels), round(0.05 * len(labels)), replace=False)
     noisy = labels.copy()
     noisy[idx] = (labels[idx] + rng.integers(1, n_classes, len(idx))) % n_classes
@@ -101,12 +103,10 @@ def _flip(labels: np.ndarray, draw: int) -> tuple[np.ndarray, set[int]]:
 
 
 def _label_runs(name: str, x: np.ndarray, y: np.ndarray, real: set[int], *, compare: bool) -> list[dict]:
-    from reportgen.analysis.label_issues import cross_val_probs, find_label_issues
-
     rows = []
     for draw in DRAWS:
         noisy, truth = _flip(y, draw)
-        probs = cross_val_probs(x, noisy)
+        probs = label_probs(x, noisy, num_classes=_num_classes(y))
         issues = find_label_issues(noisy, probs)
         tiers = {"likely wrong": issues.suspects, "worth a look": issues.worth_a_look}
         for tier, suspects in tiers.items():
@@ -117,6 +117,7 @@ def _label_runs(name: str, x: np.ndarray, y: np.ndarray, real: set[int], *, comp
 
 
 def _cleanlab_rows(name: str, labels: np.ndarray, probs: np.ndarray, truth: set[int], real: set[int]) -> list[dict]:
+    """Variants the product does not run: cleanlab's own ways to size the list, on the same probabilities."""
     from cleanlab.count import num_label_issues
     from cleanlab.filter import find_label_issues as cleanlab_find
     from cleanlab.rank import get_label_quality_scores
@@ -139,17 +140,15 @@ def _cleanlab_rows(name: str, labels: np.ndarray, probs: np.ndarray, truth: set[
 
 
 def _outlier_runs(name: str, x: np.ndarray, y: np.ndarray, guest_x: np.ndarray) -> list[dict]:
-    from reportgen.analysis.outliers import find_outliers
-
     rows = []
     n_planted = max(1, round(0.02 * len(y)))
     for draw in DRAWS:
         rng = np.random.default_rng(draw)
         picked = rng.choice(len(guest_x), n_planted, replace=False)
         xs = np.vstack([x, guest_x[picked]])
-        ys = np.concatenate([y, rng.integers(0, int(y.max()) + 1, n_planted)])
+        ys = np.concatenate([y, rng.integers(0, _num_classes(y), n_planted)])
         start = time.perf_counter()
-        found = {o.image_idx for o in find_outliers(xs, ys).outliers}
+        found = {o.image_idx for o in find_outliers(xs, ys, num_classes=_num_classes(y)).outliers}
         seconds = time.perf_counter() - start
         planted = set(range(len(y), len(ys)))
         rows.append({**_scored(name, "belongs to no class?", found, planted, set()), "seconds": seconds})

@@ -3,9 +3,10 @@
 For each data set and seed (the seed drives the split, the augmentation and the training, as in a run):
 
 * ``probe`` — logistic regression (C = 10) on L2-normalised pretrained features, fitted on the training
-  split only (:func:`reportgen.analysis.probe.fit_linear_probe`: the model check's reference and the
-  default recipe's starting head);
-* each recipe asked for (``--recipes``): the pipeline's own ``train_model`` on the same split.
+  split only: the run's own stages (:func:`reportgen.features.pretrained_features`,
+  :func:`reportgen.features.fit_probe`), the model check's reference and the default recipe's starting head;
+* each recipe asked for (``--recipes``): the pipeline's own ``train_model`` on the same split, from the same
+  probe (:func:`reportgen.features.usable_recipe`), seeded and built as a run builds its model.
 
 Usage::
 
@@ -29,18 +30,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from _common import PRODUCT, REPO_EXAMPLE, SHARED, load_features
 
-from reportgen.analysis.probe import fit_linear_probe
-from reportgen.config import RECIPES, SplitConfig, TrainConfig
-from reportgen.data import load_images, scan_dataset, split_dataset
+from reportgen.config import RECIPES, TrainConfig
+from reportgen.data import scan_dataset, split_dataset
+from reportgen.features import fit_probe, usable_recipe
 from reportgen.model import build_model
 from reportgen.pipeline import seed_everything
 from reportgen.predict import run_model
 from reportgen.runtime import resolve_runtime
 from reportgen.train import train_model
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-REPO_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "clothing-mini"
 
 
 def main() -> None:
@@ -92,23 +91,19 @@ def _override(config: TrainConfig, settings: list[str]) -> TrainConfig:
 
 
 def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], runtime: Any) -> list[dict[str, Any]]:
-    scan = scan_dataset(data)
-    pretrained, spec = build_model("efficientnet_lite0", len(scan.class_names))
-    images = load_images(scan, spec.image_size, progress=False)
-    start = time.perf_counter()
-    features = run_model(pretrained, spec, images.pixels, runtime, embeddings=True, progress=False).embeddings
-    feature_seconds = time.perf_counter() - start
+    images, features, feature_seconds = load_features(scan_dataset(data), runtime)
+    num_classes = len(images.class_names)
     rows = []
     for seed in seeds:
-        splits = split_dataset(images.labels, images.class_names, SplitConfig(), seed, images.root)
+        splits = split_dataset(images.labels, images.class_names, PRODUCT.split, seed, images.root)
         train, val, test = (np.flatnonzero(splits == s) for s in ("train", "val", "test"))
         row: dict[str, Any] = {"set": data.name, "seed": seed, "features_s": round(feature_seconds, 1)}
-        probe = fit_linear_probe(features[train], images.labels[train], num_classes=len(scan.class_names))
-        row["probe"] = _accuracy(probe.probs(features[test]).argmax(1), images.labels[test])
+        probe = fit_probe(features, images.labels, train, num_classes=num_classes, seed=seed)
+        row["probe"] = _accuracy(probe.probs(features.embeddings[test]).argmax(1), images.labels[test])
         for name, config in recipes.items():
             seed_everything(seed)
             model, spec = build_model(
-                "efficientnet_lite0", len(scan.class_names), normalised_head=config.head_init == "probe"
+                PRODUCT.model, num_classes, PRODUCT.weights, normalised_head=config.head_init == "probe"
             )
             start = time.perf_counter()
             history = train_model(
@@ -118,14 +113,17 @@ def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], ru
                 images.labels,
                 train_idx=train,
                 val_idx=val,
-                config=config,
+                config=usable_recipe(config, probe),
                 runtime=runtime,
                 seed=seed,
                 probe=probe,
                 progress=False,
             )
             seconds = time.perf_counter() - start
-            probs = run_model(model, spec, images.pixels[test], runtime, progress=False).probs
+            # the predict stage's scores, of the test split only: the figures need no others
+            probs = run_model(
+                model, spec, images.pixels[test], runtime, batch_size=PRODUCT.eval_batch_size, progress=False
+            ).probs
             row[name] = _accuracy(probs.argmax(1), images.labels[test])
             row[f"{name}_s"] = round(seconds, 1)
             row[f"{name}_kept"] = history.kept

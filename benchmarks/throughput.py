@@ -2,28 +2,31 @@
 
 Usage: ``python benchmarks/throughput.py [--model efficientnet_lite0] [--data DIR]``. Compares the
 choices the pipeline makes (channels_last, bf16 inference, frozen-parameter Grad-CAM) with the plain
-alternatives, so a change of default can be justified by figures, not guesses.
+alternatives, so a change of default can be justified by figures, not guesses. Each figure times the stage
+function a run calls (``load_images``, ``run_model``, ``train_model``, ``compute_cams``) at the run's batch
+sizes; the runtimes other than the one ``resolve_runtime`` picks, and Grad-CAM one image per call, are
+variants a run does not use, measured for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import PRODUCT, REPO_EXAMPLE
 
 from reportgen.analysis.cams import compute_cams
-from reportgen.config import TrainConfig
+from reportgen.config import RECIPES
 from reportgen.data import load_images, scan_dataset
 from reportgen.model import build_model
 from reportgen.predict import run_model
 from reportgen.runtime import Runtime, resolve_runtime
 from reportgen.train import train_model
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _timed(fn: Callable[[], object], n_images: int, repeats: int = 2) -> float:
@@ -48,7 +51,7 @@ def main() -> None:
     """Run every measurement and print one line per figure."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="efficientnet_lite0")
-    parser.add_argument("--data", type=Path, default=REPO / "examples" / "clothing-mini")
+    parser.add_argument("--data", type=Path, default=REPO_EXAMPLE)
     parser.add_argument("--images", type=int, default=64, help="images per measurement")
     args = parser.parse_args()
     base = resolve_runtime("auto", "auto")
@@ -63,23 +66,35 @@ def main() -> None:
     labels = images.labels[: args.images]
     idx = np.arange(len(pixels))
 
+    batch = PRODUCT.eval_batch_size
     for name, runtime in _variants(base).items():
-        ips = _timed(lambda r=runtime: run_model(model, spec, pixels, r, progress=False), len(pixels))
-        print(f"inference, batch 32, {name:30s}: {ips:7.1f} img/s")
-    one_epoch = TrainConfig(epochs=1)
+        ips = _timed(lambda r=runtime: run_model(model, spec, pixels, r, batch_size=batch, progress=False), len(pixels))
+        print(f"inference, batch {batch}, {name:30s}: {ips:7.1f} img/s")
+    # one epoch of `--recipe example`: its new random head needs no linear probe (the default recipe's does)
+    one_epoch = dataclasses.replace(RECIPES["example"], epochs=1)
     for name, runtime in _variants(base).items():
         ips = _timed(
             lambda r=runtime: train_model(
-                model, spec, pixels, labels, idx, idx[:0], one_epoch, r, seed=0, progress=False
+                model,
+                spec,
+                pixels,
+                labels,
+                train_idx=idx,
+                val_idx=idx[:0],
+                config=one_epoch,
+                runtime=r,
+                seed=0,
+                progress=False,
             ),
             len(pixels),
             repeats=1,
         )
-        print(f"training, batch 10, {name:31s}: {ips:7.1f} img/s")
+        print(f"training, batch {one_epoch.batch_size}, {name:31s}: {ips:7.1f} img/s")
     requests = [(int(i), int(labels[i])) for i in idx[:32]]
     fp32 = _variants(base)["fp32, channels_last"]
-    ips = _timed(lambda: compute_cams(model, spec, pixels, requests, fp32, batch_size=16, progress=False), 32)
-    print(f"Grad-CAM, batch 16, frozen parameters          : {1000 / ips:7.1f} ms/img")
+    cam_batch = PRODUCT.cam_batch_size
+    ips = _timed(lambda: compute_cams(model, spec, pixels, requests, fp32, batch_size=cam_batch, progress=False), 32)
+    print(f"Grad-CAM, batch {cam_batch}, frozen parameters          : {1000 / ips:7.1f} ms/img")
     ips = _timed(lambda: compute_cams(model, spec, pixels, requests[:8], fp32, batch_size=1, progress=False), 8)
     print(f"Grad-CAM, one image per call                   : {1000 / ips:7.1f} ms/img")
 

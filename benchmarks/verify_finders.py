@@ -3,8 +3,8 @@
 Each check works on its own temporary copy of a shared data set (never inside the repository):
 
 * labels     — ``--noise`` of the images moved into a wrong class folder; precision and recall of
-               ``label_issues`` (pretrained embeddings, 5-fold logistic regression, cleanlab), plus
-               label-only redraws on the same embeddings.
+               ``label_issues`` as a run computes them (the features stage's pretrained embeddings,
+               K-fold logistic regression, the noise model), plus label-only redraws on the same embeddings.
 * duplicates — exact byte copies (some into another class folder) and resized / re-encoded / cropped
                copies, each copy put in a different split from its source; precision and recall of
                ``duplicates`` and of its leakage and across-class classification.
@@ -13,8 +13,9 @@ Each check works on its own temporary copy of a shared data set (never inside th
 * shortcuts  — a coloured square stamped at a fixed spot on every image of one class (``stamp``), or on
                one half of a class moved to its own folder so that only the patch separates the two
                (``split``), or nothing (``control``); a short fine-tune, Grad-CAM of the correctly
-               classified test images, then ``shortcuts``. How much the model relies on the patch is
-               measured directly: the share of other classes' test images the patch alone flips.
+               classified test images, then ``shortcuts``, grouped and called as a run does. How much the
+               model relies on the patch is measured directly: the share of other classes' test images the
+               patch alone flips.
 
 Usage::
 
@@ -25,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import logging
 import shutil
@@ -34,22 +36,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import PRODUCT, SHARED, jpeg_bytes, label_probs, load_features, stamp_file, with_patch
 from PIL import Image, ImageOps
 
 from reportgen.analysis.calibration import calibration_verdict, compute_calibration
 from reportgen.analysis.cams import compute_cams
 from reportgen.analysis.duplicates import find_duplicates
 from reportgen.analysis.health import check_health
-from reportgen.analysis.label_issues import cross_val_probs, find_label_issues
+from reportgen.analysis.label_issues import find_label_issues
 from reportgen.analysis.shortcuts import find_shortcuts
-from reportgen.config import SplitConfig, TrainConfig
+from reportgen.config import RECIPES
 from reportgen.data import LoadedImages, decode_image, load_images, scan_dataset, split_dataset
-from reportgen.model import build_model
+from reportgen.model import ModelSpec, build_model
 from reportgen.predict import run_model
+from reportgen.predictions import Predictions, maps_by_class
 from reportgen.runtime import Runtime, resolve_runtime
 from reportgen.train import train_model
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def main() -> None:
@@ -108,22 +110,15 @@ def _load(root: Path) -> LoadedImages:
     return load_images(scan_dataset(root), 224, progress=False)
 
 
-def _embed(images: LoadedImages, runtime: Runtime) -> tuple[np.ndarray, float]:
-    model, spec = build_model("efficientnet_lite0", len(images.class_names), "DEFAULT")
-    start = time.perf_counter()
-    out = run_model(model, spec, images.pixels, runtime, embeddings=True, progress=False)
-    return out.embeddings, time.perf_counter() - start
+def _load_with_features(root: Path, runtime: Runtime) -> tuple[LoadedImages, np.ndarray, float]:
+    """The images, their pretrained features (the run's features stage) and that stage's seconds."""
+    images, features, seconds = load_features(scan_dataset(root), runtime)
+    return images, features.embeddings, seconds
 
 
 def _pr(found: set, truth: set) -> tuple[float, float]:
     hit = len(found & truth)
     return (hit / len(found) if found else 1.0), (hit / len(truth) if truth else 1.0)
-
-
-def _jpeg(img: Image.Image, quality: int) -> bytes:
-    buffer = io.BytesIO()
-    img.convert("RGB").save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 # ----------------------------------------------------------------------------------------------- labels
@@ -141,11 +136,10 @@ def check_labels(args: argparse.Namespace, runtime: Runtime, root: Path) -> None
         dst = root / original.class_names[wrong] / src.name
         src.rename(dst)
         truth_paths[dst.relative_to(root).as_posix()] = int(original.labels[i])
-    images = _load(root)
-    emb, embed_s = _embed(images, runtime)
+    images, emb, embed_s = _load_with_features(root, runtime)
     truth = {i for i, p in enumerate(images.rel_paths) if p in truth_paths}
     start = time.perf_counter()
-    probs = cross_val_probs(emb, images.labels, num_classes=k, seed=args.seed)
+    probs = label_probs(emb, images.labels, num_classes=k, seed=args.seed)
     cv_s = time.perf_counter() - start
     start = time.perf_counter()
     issues = find_label_issues(images.labels, probs)
@@ -166,12 +160,13 @@ def check_labels(args: argparse.Namespace, runtime: Runtime, root: Path) -> None
     )
     print(f"time: embeddings {embed_s:.1f} s, cross_val_probs {cv_s:.1f} s, find_label_issues {cl_s:.2f} s")
     _label_redraws(emb, clean_labels, before, k, args)
+    # a variant a run does not compute: the calibration of the label check's out-of-sample probabilities
     cal = compute_calibration(probs, images.labels)
     print(f"calibration of the out-of-sample probabilities: {calibration_verdict(cal).text}")
 
 
 def _flag_set(emb: np.ndarray, labels: np.ndarray, k: int, seed: int) -> set[int]:
-    probs = cross_val_probs(emb, labels, num_classes=k, seed=seed)
+    probs = label_probs(emb, labels, num_classes=k, seed=seed)
     return {s.image_idx for s in find_label_issues(labels, probs).suspects}
 
 
@@ -182,7 +177,7 @@ def _label_redraws(emb: np.ndarray, clean: np.ndarray, before: set[int], k: int,
         flip = rng.choice(len(clean), int(round(args.noise * len(clean))), replace=False)
         noisy = clean.copy()
         noisy[flip] = (clean[flip] + rng.integers(1, k, len(flip))) % k
-        found = {s.image_idx for s in find_label_issues(noisy, cross_val_probs(emb, noisy, num_classes=k)).suspects}
+        found = {s.image_idx for s in find_label_issues(noisy, label_probs(emb, noisy, num_classes=k)).suspects}
         truth = set(flip.tolist())
         precision, recall = _pr(found, truth)
         rows.append((precision, _pr(found - (before - truth), truth)[0], recall))
@@ -194,10 +189,14 @@ def _label_redraws(emb: np.ndarray, clean: np.ndarray, before: set[int], k: int,
 
 
 # ------------------------------------------------------------------------------------------- duplicates
+def _halved(img: Image.Image) -> Image.Image:
+    return img.resize((img.width // 2, img.height // 2), Image.Resampling.LANCZOS)
+
+
 _VARIANTS = {
-    "half-size q85": lambda img: _jpeg(img.resize((img.width // 2, img.height // 2), Image.Resampling.LANCZOS), 85),
-    "re-encoded q60": lambda img: _jpeg(img, 60),
-    "crop 4% q90": lambda img: _jpeg(ImageOps.crop(img, border=int(0.04 * min(img.size))), 90),
+    "half-size q85": lambda img: jpeg_bytes(_halved(img), 85),
+    "re-encoded q60": lambda img: jpeg_bytes(img, 60),
+    "crop 4% q90": lambda img: jpeg_bytes(ImageOps.crop(img, border=int(0.04 * min(img.size))), 90),
 }
 
 
@@ -208,17 +207,17 @@ def check_duplicates(args: argparse.Namespace, runtime: Runtime, root: Path) -> 
     rng = np.random.default_rng(args.seed + 1)
     sources = rng.choice(len(base.labels), 24, replace=False)
     plan = _plant_copies(base, root, sources, rng)
-    images = _load(root)
-    emb, embed_s = _embed(images, runtime)
+    images, emb, embed_s = _load_with_features(root, runtime)
     index = {p: i for i, p in enumerate(images.rel_paths)}
-    splits = split_dataset(images.labels, images.class_names, SplitConfig(), args.seed, images.root)
+    splits = split_dataset(images.labels, images.class_names, PRODUCT.split, args.seed, images.root)
     truth = {}
     for src, copy, kind in plan:
         a, b = index[src], index[copy]
         splits[b] = "test" if splits[a] != "test" else "train"  # the copy straddles the split
         truth[(min(a, b), max(a, b))] = kind
     start = time.perf_counter()
-    dups = find_duplicates([i.sha256 for i in images.infos], images.labels, emb, splits)
+    hashes = [info.sha256 for info in images.infos]
+    dups = find_duplicates(hashes, images.labels, emb, splits, threshold=PRODUCT.near_duplicate_threshold)
     find_s = time.perf_counter() - start
     _report_duplicates(dups, truth, images)
     print(f"time: find_duplicates {find_s:.2f} s on {len(images.labels)} images (embeddings {embed_s:.1f} s)")
@@ -269,6 +268,7 @@ def _report_duplicates(dups, truth: dict, images: LoadedImages) -> None:
 
 
 def _duplicate_scaling() -> None:
+    """Time on random vectors, with a threshold that only the planted pairs reach (not the run's)."""
     rng = np.random.default_rng(0)
     emb = rng.random((10_000, 1280), dtype=np.float32)
     emb[5000:5010] = emb[:10] + 0.01
@@ -285,12 +285,12 @@ def check_health_planted(images: LoadedImages, root: Path) -> None:
     print("\n== image health: planted bad images among the real ones ==")
     photo = Image.open(images.root / images.rel_paths[0]).convert("RGB")
     planted = {
-        "dark": _jpeg(Image.eval(photo, lambda v: int(v * 0.12)), 90),
-        "bright": _jpeg(Image.eval(photo, lambda v: int(235 + v * 0.08)), 90),
-        "low_contrast": _jpeg(Image.eval(photo, lambda v: int(120 + v * 0.06)), 90),
-        "grayscale": _jpeg(ImageOps.grayscale(photo).convert("RGB"), 85),
-        "small": _jpeg(photo.resize((48, 40)), 90),
-        "aspect": _jpeg(photo.resize((600, 180)), 90),
+        "dark": jpeg_bytes(Image.eval(photo, lambda v: int(v * 0.12)), 90),
+        "bright": jpeg_bytes(Image.eval(photo, lambda v: int(235 + v * 0.08)), 90),
+        "low_contrast": jpeg_bytes(Image.eval(photo, lambda v: int(120 + v * 0.06)), 90),
+        "grayscale": jpeg_bytes(ImageOps.grayscale(photo).convert("RGB"), 85),
+        "small": jpeg_bytes(photo.resize((48, 40)), 90),
+        "aspect": jpeg_bytes(photo.resize((600, 180)), 90),
     }
     gray_l = io.BytesIO()
     ImageOps.grayscale(photo).save(gray_l, "JPEG")
@@ -330,24 +330,10 @@ def check_calibration_synthetic() -> None:
 
 
 # -------------------------------------------------------------------------------------------- shortcuts
-def _stamp(path: Path, size: float) -> None:
-    img = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
-    path.write_bytes(_jpeg(_with_patch(img, size), 95))
-
-
-def _with_patch(img: Image.Image, size: float) -> Image.Image:
-    """A magenta square of ``size`` x the shorter side, 8 % of it in from the top-left corner."""
-    img = img.copy()
-    side = max(4, int(size * min(img.size)))
-    off = int(0.08 * min(img.size))
-    img.paste((255, 0, 255), (off, off, off + side, off + side))
-    return img
-
-
 def _patch_flip_rate(model, spec, images: LoadedImages, test: np.ndarray, runtime: Runtime, args, target: int) -> float:
     """Share of the other classes' test images that the patch alone turns into class ``target``."""
     others = test[images.labels[test] != target]
-    stamped = np.stack([np.asarray(_with_patch(Image.fromarray(images.pixels[i]), args.patch_size)) for i in others])
+    stamped = np.stack([np.asarray(with_patch(Image.fromarray(images.pixels[i]), args.patch_size)) for i in others])
     probs = run_model(model, spec, stamped, runtime, progress=False).probs
     return float((probs.argmax(axis=1) == target).mean())
 
@@ -372,7 +358,7 @@ def _plant_patch(root: Path, class_name: str, mode: str, size: float) -> str | N
         files = [f.rename(patched / f.name) for f in files[::2]]
         folder = patched
     for path in files:
-        _stamp(path, size)
+        stamp_file(path, size)
     return folder.name
 
 
@@ -387,45 +373,27 @@ def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode
     patched = _plant_patch(root, class_name, mode, args.patch_size)
     images = _load(root)
     target = images.class_names.index(patched or class_name)
-    splits = split_dataset(images.labels, images.class_names, SplitConfig(), args.seed, images.root)
-    torch.manual_seed(args.seed)  # the new head's initial weights
-    model, spec = build_model("efficientnet_lite0", len(images.class_names), "DEFAULT")
-    start = time.perf_counter()
-    recipe = TrainConfig(epochs=args.epochs, learning_rate=args.lr)
-    train_model(
-        model,
-        spec,
-        images.pixels,
-        images.labels,
-        np.flatnonzero(splits == "train"),
-        np.flatnonzero(splits == "val"),
-        recipe,
-        runtime,
-        seed=args.seed,
-        progress=False,
-    )
-    train_s = time.perf_counter() - start
+    splits = split_dataset(images.labels, images.class_names, PRODUCT.split, args.seed, images.root)
+    model, spec, train_s = _fine_tune(args, runtime, images, splits)
     test = np.flatnonzero(splits == "test")
-    probs = run_model(model, spec, images.pixels[test], runtime, progress=False).probs
-    correct = test[probs.argmax(axis=1) == images.labels[test]]
+    tested = _test_predictions(model, spec, images, test, runtime)
+    correct = tested.correct_test_images()
     start = time.perf_counter()
+    # as a run does: each correctly classified test image explained for its class, the maps grouped by class
     cams = compute_cams(
-        model, spec, images.pixels, [(int(i), int(images.labels[i])) for i in correct], runtime, progress=False
+        model, spec, images.pixels[test], correct, runtime, batch_size=PRODUCT.cam_batch_size, progress=False
     )
     cam_s = time.perf_counter() - start
-    maps_by_class = [
-        np.stack([cams.get(int(i), c) for i in correct if images.labels[i] == c])
-        for c in range(len(images.class_names))
-    ]
+    maps = maps_by_class(cams, tested)
     if args.save_maps:
         args.save_maps.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             args.save_maps / f"maps-{mode}.npz",
             class_names=np.array(images.class_names),
-            **{f"class{c}": m for c, m in enumerate(maps_by_class)},
+            **{f"class{c}": m for c, m in enumerate(maps)},
         )
     start = time.perf_counter()
-    result = find_shortcuts(maps_by_class)
+    result = find_shortcuts(maps)
     find_s = time.perf_counter() - start
     print(
         f"test accuracy {len(correct) / len(test):.3f}; train {train_s:.0f} s, Grad-CAM {cam_s:.0f} s, "
@@ -439,8 +407,46 @@ def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode
     _print_evidence(result, images.class_names)
     expected = {target} if patched else set()
     print(f"flagged classes {sorted(result.flagged)}, planted {sorted(expected)}")
-    cal = compute_calibration(probs, images.labels[test])
+    cal = compute_calibration(tested.probs, tested.labels, seed=args.seed)  # as run_checks calls it
     print(f"calibration of the fine-tuned model on the test split: {calibration_verdict(cal).text}")
+
+
+def _fine_tune(
+    args: argparse.Namespace, runtime: Runtime, images: LoadedImages, splits: np.ndarray
+) -> tuple[torch.nn.Module, ModelSpec, float]:
+    """The run's training stage on a variant recipe: ``--recipe example`` with ``--epochs`` and ``--lr``.
+
+    A run's default recipe starts from the linear probe and keeps the best epoch; this check wants a model
+    that learns the patch, so it trains a new random head at a higher learning rate.
+    """
+    torch.manual_seed(args.seed)  # the new head's initial weights
+    model, spec = build_model(PRODUCT.model, len(images.class_names), PRODUCT.weights)
+    recipe = dataclasses.replace(RECIPES["example"], epochs=args.epochs, learning_rate=args.lr)
+    start = time.perf_counter()
+    train_model(
+        model,
+        spec,
+        images.pixels,
+        images.labels,
+        train_idx=np.flatnonzero(splits == "train"),
+        val_idx=np.flatnonzero(splits == "val"),
+        config=recipe,
+        runtime=runtime,
+        seed=args.seed,
+        progress=False,
+    )
+    return model, spec, time.perf_counter() - start
+
+
+def _test_predictions(
+    model: torch.nn.Module, spec: ModelSpec, images: LoadedImages, test: np.ndarray, runtime: Runtime
+) -> Predictions:
+    """The predict stage's scores of the test split, as Predictions of those images only (indices into ``test``)."""
+    probs = run_model(
+        model, spec, images.pixels[test], runtime, batch_size=PRODUCT.eval_batch_size, progress=False
+    ).probs
+    rel_paths = tuple(images.rel_paths[i] for i in test)
+    return Predictions(images.class_names, rel_paths, images.labels[test], np.full(len(test), "test"), probs)
 
 
 def _print_evidence(result, class_names: tuple[str, ...]) -> None:

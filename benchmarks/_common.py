@@ -1,0 +1,86 @@
+"""What the benchmarks share: where the data sets are, reportgen run's defaults, and stages called as a run calls them.
+
+Torch is imported only inside :func:`load_features`, so a benchmark can set its thread count first.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from reportgen.analysis.label_issues import cross_val_probs
+from reportgen.config import RunConfig
+from reportgen.data import DatasetScan, LoadedImages, load_images
+
+if TYPE_CHECKING:
+    from reportgen.predictions import Features
+    from reportgen.runtime import Runtime
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+REPO_EXAMPLE = REPO / "examples" / "clothing-mini"
+PRODUCT = RunConfig(data_dir=Path("DATA"), out_dir=Path("OUT"))  # every default of `reportgen run` (paths unused)
+
+
+def load_features(scan: DatasetScan, runtime: Runtime) -> tuple[LoadedImages, Features, float]:
+    """Decode a set and compute its pretrained features as a run does; the seconds of the features pass.
+
+    The default backbone and weights, decoded at its input size, then the pipeline's features stage
+    (:func:`reportgen.features.pretrained_features`) with the run's evaluation batch size.
+    """
+    from reportgen.features import pretrained_features
+    from reportgen.model import build_model
+
+    model, spec = build_model(PRODUCT.model, len(scan.class_names), PRODUCT.weights)
+    images = load_images(scan, spec.image_size, progress=False)
+    start = time.perf_counter()
+    features = pretrained_features(
+        model,
+        spec,
+        images.pixels,
+        runtime,
+        from_checkpoint=False,
+        weights=PRODUCT.weights,
+        num_classes=len(images.class_names),
+        batch_size=PRODUCT.eval_batch_size,
+        progress=False,
+    )
+    if features.embeddings is None:
+        raise SystemExit(f"no pretrained features: {features.why_not}")
+    return images, features, time.perf_counter() - start
+
+
+def label_probs(embeddings: np.ndarray, labels: np.ndarray, *, num_classes: int, seed: int = 0) -> np.ndarray:
+    """The label check's out-of-sample probabilities, as ``run_checks`` computes them (``--label-check embeddings``).
+
+    ``run_checks`` hands them to ``find_label_issues(labels, probs)`` with its defaults; the benchmarks call it
+    themselves, to time the two steps apart and to reuse the probabilities.
+    """
+    return cross_val_probs(embeddings, labels, num_classes=num_classes, folds=PRODUCT.label_folds, seed=seed)
+
+
+def jpeg_bytes(img: Image.Image, quality: int) -> bytes:
+    """``img`` encoded as an RGB JPEG."""
+    buffer = io.BytesIO()
+    img.convert("RGB").save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def with_patch(img: Image.Image, size: float) -> Image.Image:
+    """A magenta square of ``size`` x the shorter side, 8 % of it in from the top-left corner."""
+    img = img.copy()
+    side = max(4, int(size * min(img.size)))
+    off = int(0.08 * min(img.size))
+    img.paste((255, 0, 255), (off, off, off + side, off + side))
+    return img
+
+
+def stamp_file(path: Path, size: float) -> None:
+    """Rewrite the image at ``path`` with the patch (JPEG, quality 95)."""
+    img = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+    path.write_bytes(jpeg_bytes(with_patch(img, size), 95))
