@@ -26,7 +26,7 @@ def test_exact_duplicates_by_hash_within_and_across_classes():
     pairs = {(p.idx_a, p.idx_b): p for p in dups.pairs}
     assert set(pairs) == {(0, 2), (0, 4), (2, 4), (1, 5)}
     assert dups.n_exact_pairs == 4 and dups.n_near_pairs == 0
-    assert pairs[(0, 2)].relation == "within_class"
+    assert not pairs[(0, 2)].across_classes
     assert pairs[(0, 4)].across_classes and pairs[(1, 5)].across_classes
     assert dups.n_across_classes == 3
     assert dups.groups == ((0, 2, 4), (1, 5))

@@ -49,11 +49,6 @@ class DuplicatePair:
     across_classes: bool  # the same picture carries two labels
     leaks: bool  # the two copies sit in different splits
 
-    @property
-    def relation(self) -> str:
-        """``across_classes`` or ``within_class``."""
-        return "across_classes" if self.across_classes else "within_class"
-
 
 @dataclass(frozen=True)
 class Duplicates:
@@ -93,7 +88,7 @@ def find_duplicates(
         max_pairs: most pairs listed; the counts always cover every pair.
 
     Returns:
-        The pairs, their counts by relation and split, and the duplicate groups.
+        The pairs, their counts by kind, class and split, and the duplicate groups.
     """
     labels = np.asarray(labels).astype(np.int64)
     n = len(labels)
