@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from reportgen.analysis.probe import fit_linear_probe
-from reportgen.config import RECIPES, SplitConfig, TrainConfig
+from reportgen.config import RECIPES, RunConfig, SplitConfig, TrainConfig
 from reportgen.data import load_images, scan_dataset, split_dataset
 from reportgen.model import build_model
 from reportgen.pipeline import seed_everything
@@ -121,6 +121,7 @@ def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], ru
                 config=config,
                 runtime=runtime,
                 seed=seed,
+                eval_batch_size=RunConfig.eval_batch_size,
                 probe=probe,
                 progress=False,
             )

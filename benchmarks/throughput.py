@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from reportgen.analysis.cams import compute_cams
-from reportgen.config import TrainConfig
+from reportgen.config import RunConfig, TrainConfig
 from reportgen.data import load_images, scan_dataset
 from reportgen.model import build_model
 from reportgen.predict import run_model
@@ -70,7 +70,17 @@ def main() -> None:
     for name, runtime in _variants(base).items():
         ips = _timed(
             lambda r=runtime: train_model(
-                model, spec, pixels, labels, idx, idx[:0], one_epoch, r, seed=0, progress=False
+                model,
+                spec,
+                pixels,
+                labels,
+                train_idx=idx,
+                val_idx=idx[:0],
+                config=one_epoch,
+                runtime=r,
+                seed=0,
+                eval_batch_size=RunConfig.eval_batch_size,
+                progress=False,
             ),
             len(pixels),
             repeats=1,

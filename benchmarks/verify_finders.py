@@ -42,7 +42,7 @@ from reportgen.analysis.duplicates import find_duplicates
 from reportgen.analysis.health import check_health
 from reportgen.analysis.label_issues import cross_val_probs, find_label_issues
 from reportgen.analysis.shortcuts import find_shortcuts
-from reportgen.config import SplitConfig, TrainConfig
+from reportgen.config import RunConfig, SplitConfig, TrainConfig
 from reportgen.data import LoadedImages, decode_image, load_images, scan_dataset, split_dataset
 from reportgen.model import build_model
 from reportgen.predict import run_model
@@ -397,11 +397,12 @@ def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode
         spec,
         images.pixels,
         images.labels,
-        np.flatnonzero(splits == "train"),
-        np.flatnonzero(splits == "val"),
-        recipe,
-        runtime,
+        train_idx=np.flatnonzero(splits == "train"),
+        val_idx=np.flatnonzero(splits == "val"),
+        config=recipe,
+        runtime=runtime,
         seed=args.seed,
+        eval_batch_size=RunConfig.eval_batch_size,
         progress=False,
     )
     train_s = time.perf_counter() - start

@@ -228,6 +228,7 @@ def _train(
         config=usable_recipe(config.train, probe),
         runtime=runtime,
         seed=config.seed,
+        eval_batch_size=config.eval_batch_size,
         probe=probe,
         progress=config.progress,
     )
@@ -286,6 +287,7 @@ def _checks(
                 recipe=config.train,
                 folds=config.label_folds,
                 seed=config.seed,
+                eval_batch_size=config.eval_batch_size,
                 progress=config.progress,
             )
     return run_checks(

@@ -57,6 +57,7 @@ def test_collapse_detector_fires_on_corrupted_batchnorm_statistics(tmp_path: Pat
         config=config,
         runtime=runtime,
         seed=0,
+        eval_batch_size=32,
         probe=probe,
         progress=False,
     )
