@@ -79,9 +79,10 @@ def _features(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
 
 def _clean_run(name: str, x: np.ndarray, y: np.ndarray, paths: tuple[str, ...]) -> set[int]:
     from reportgen.analysis.label_issues import cross_val_probs, find_label_issues
+    from reportgen.config import RunConfig
 
     start = time.perf_counter()
-    probs = cross_val_probs(x, y)
+    probs = cross_val_probs(x, y, folds=RunConfig.label_folds, seed=RunConfig.seed)
     middle = time.perf_counter()
     issues = find_label_issues(y, probs)
     end = time.perf_counter()
@@ -102,11 +103,12 @@ def _flip(labels: np.ndarray, draw: int) -> tuple[np.ndarray, set[int]]:
 
 def _label_runs(name: str, x: np.ndarray, y: np.ndarray, real: set[int], *, compare: bool) -> list[dict]:
     from reportgen.analysis.label_issues import cross_val_probs, find_label_issues
+    from reportgen.config import RunConfig
 
     rows = []
     for draw in DRAWS:
         noisy, truth = _flip(y, draw)
-        probs = cross_val_probs(x, noisy)
+        probs = cross_val_probs(x, noisy, folds=RunConfig.label_folds, seed=RunConfig.seed)
         issues = find_label_issues(noisy, probs)
         tiers = {"likely wrong": issues.suspects, "worth a look": issues.worth_a_look}
         for tier, suspects in tiers.items():

@@ -103,7 +103,7 @@ def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], ru
         splits = split_dataset(images.labels, images.class_names, SplitConfig(), seed, images.root)
         train, val, test = (np.flatnonzero(splits == s) for s in ("train", "val", "test"))
         row: dict[str, Any] = {"set": data.name, "seed": seed, "features_s": round(feature_seconds, 1)}
-        probe = fit_linear_probe(features[train], images.labels[train], num_classes=len(scan.class_names))
+        probe = fit_linear_probe(features[train], images.labels[train], num_classes=len(scan.class_names), seed=seed)
         row["probe"] = _accuracy(probe.probs(features[test]).argmax(1), images.labels[test])
         for name, config in recipes.items():
             seed_everything(seed)

@@ -145,7 +145,7 @@ def check_labels(args: argparse.Namespace, runtime: Runtime, root: Path) -> None
     emb, embed_s = _embed(images, runtime)
     truth = {i for i, p in enumerate(images.rel_paths) if p in truth_paths}
     start = time.perf_counter()
-    probs = cross_val_probs(emb, images.labels, num_classes=k, seed=args.seed)
+    probs = cross_val_probs(emb, images.labels, num_classes=k, seed=args.seed, folds=RunConfig.label_folds)
     cv_s = time.perf_counter() - start
     start = time.perf_counter()
     issues = find_label_issues(images.labels, probs)
@@ -166,12 +166,12 @@ def check_labels(args: argparse.Namespace, runtime: Runtime, root: Path) -> None
     )
     print(f"time: embeddings {embed_s:.1f} s, cross_val_probs {cv_s:.1f} s, find_label_issues {cl_s:.2f} s")
     _label_redraws(emb, clean_labels, before, k, args)
-    cal = compute_calibration(probs, images.labels)
+    cal = compute_calibration(probs, images.labels, seed=RunConfig.seed)
     print(f"calibration of the out-of-sample probabilities: {calibration_verdict(cal).text}")
 
 
 def _flag_set(emb: np.ndarray, labels: np.ndarray, k: int, seed: int) -> set[int]:
-    probs = cross_val_probs(emb, labels, num_classes=k, seed=seed)
+    probs = cross_val_probs(emb, labels, num_classes=k, seed=seed, folds=RunConfig.label_folds)
     return {s.image_idx for s in find_label_issues(labels, probs).suspects}
 
 
@@ -182,7 +182,8 @@ def _label_redraws(emb: np.ndarray, clean: np.ndarray, before: set[int], k: int,
         flip = rng.choice(len(clean), int(round(args.noise * len(clean))), replace=False)
         noisy = clean.copy()
         noisy[flip] = (clean[flip] + rng.integers(1, k, len(flip))) % k
-        found = {s.image_idx for s in find_label_issues(noisy, cross_val_probs(emb, noisy, num_classes=k)).suspects}
+        probs = cross_val_probs(emb, noisy, num_classes=k, folds=RunConfig.label_folds, seed=RunConfig.seed)
+        found = {s.image_idx for s in find_label_issues(noisy, probs).suspects}
         truth = set(flip.tolist())
         precision, recall = _pr(found, truth)
         rows.append((precision, _pr(found - (before - truth), truth)[0], recall))
@@ -218,7 +219,9 @@ def check_duplicates(args: argparse.Namespace, runtime: Runtime, root: Path) -> 
         splits[b] = "test" if splits[a] != "test" else "train"  # the copy straddles the split
         truth[(min(a, b), max(a, b))] = kind
     start = time.perf_counter()
-    dups = find_duplicates([i.sha256 for i in images.infos], images.labels, emb, splits)
+    dups = find_duplicates(
+        [i.sha256 for i in images.infos], images.labels, emb, splits, threshold=RunConfig.near_duplicate_threshold
+    )
     find_s = time.perf_counter() - start
     _report_duplicates(dups, truth, images)
     print(f"time: find_duplicates {find_s:.2f} s on {len(images.labels)} images (embeddings {embed_s:.1f} s)")
@@ -324,7 +327,7 @@ def check_calibration_synthetic() -> None:
         probs = np.full((2000, 3), 0.0)
         probs[np.arange(2000), predicted] = conf
         probs[np.arange(2000), (predicted + 1) % 3] = 1 - conf
-        cal = compute_calibration(probs, labels)
+        cal = compute_calibration(probs, labels, seed=RunConfig.seed)
         verdict = calibration_verdict(cal)
         print(f"   truth {name:15s} -> ECE {cal.ece:.3f}, verdict {verdict.direction}")
 
@@ -440,7 +443,7 @@ def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode
     _print_evidence(result, images.class_names)
     expected = {target} if patched else set()
     print(f"flagged classes {sorted(result.flagged)}, planted {sorted(expected)}")
-    cal = compute_calibration(probs, images.labels[test])
+    cal = compute_calibration(probs, images.labels[test], seed=RunConfig.seed)
     print(f"calibration of the fine-tuned model on the test split: {calibration_verdict(cal).text}")
 
 

@@ -142,7 +142,7 @@ def test_probe_head_init_starts_from_the_probe(tiny_model) -> None:
     model.fc, spec = NormalisedLinear(8, 3), dataclasses.replace(spec, normalised_head=True)
     runtime = resolve_runtime("cpu", "fp32")
     features = run_model(model, spec, PIXELS, runtime, embeddings=True, progress=False).embeddings
-    probe = fit_linear_probe(features[TRAIN_IDX], LABELS[TRAIN_IDX], num_classes=3)
+    probe = fit_linear_probe(features[TRAIN_IDX], LABELS[TRAIN_IDX], num_classes=3, seed=0)
     history = _train(model, spec, TrainConfig(epochs=0, head_init="probe", keep="best"), seed=0, probe=probe)
     after = run_model(model, spec, PIXELS, runtime, progress=False).probs
     assert history.kept == 0 and history.epochs == ()

@@ -134,8 +134,8 @@ def cross_val_probs(
     labels: np.ndarray,
     *,
     num_classes: int | None = None,
-    folds: int = 5,
-    seed: int = 0,
+    folds: int,
+    seed: int,
     c: float = 1.0,
     max_iter: int = 1000,
 ) -> np.ndarray:
