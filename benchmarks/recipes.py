@@ -117,6 +117,7 @@ def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], ru
                 runtime=runtime,
                 seed=seed,
                 probe=probe,
+                eval_batch_size=PRODUCT.eval_batch_size,
                 progress=False,
             )
             seconds = time.perf_counter() - start

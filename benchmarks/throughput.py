@@ -84,6 +84,7 @@ def main() -> None:
                 config=one_epoch,
                 runtime=r,
                 seed=0,
+                eval_batch_size=PRODUCT.eval_batch_size,
                 progress=False,
             ),
             len(pixels),

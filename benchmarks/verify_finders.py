@@ -161,7 +161,7 @@ def check_labels(args: argparse.Namespace, runtime: Runtime, root: Path) -> None
     print(f"time: embeddings {embed_s:.1f} s, cross_val_probs {cv_s:.1f} s, find_label_issues {cl_s:.2f} s")
     _label_redraws(emb, clean_labels, before, k, args)
     # a variant a run does not compute: the calibration of the label check's out-of-sample probabilities
-    cal = compute_calibration(probs, images.labels)
+    cal = compute_calibration(probs, images.labels, seed=PRODUCT.seed)
     print(f"calibration of the out-of-sample probabilities: {calibration_verdict(cal).text}")
 
 
@@ -324,7 +324,7 @@ def check_calibration_synthetic() -> None:
         probs = np.full((2000, 3), 0.0)
         probs[np.arange(2000), predicted] = conf
         probs[np.arange(2000), (predicted + 1) % 3] = 1 - conf
-        cal = compute_calibration(probs, labels)
+        cal = compute_calibration(probs, labels, seed=PRODUCT.seed)
         verdict = calibration_verdict(cal)
         print(f"   truth {name:15s} -> ECE {cal.ece:.3f}, verdict {verdict.direction}")
 
@@ -433,6 +433,7 @@ def _fine_tune(
         config=recipe,
         runtime=runtime,
         seed=args.seed,
+        eval_batch_size=PRODUCT.eval_batch_size,
         progress=False,
     )
     return model, spec, time.perf_counter() - start

@@ -10,27 +10,12 @@ from importlib import metadata
 import numpy as np
 
 from reportgen import __version__
-from reportgen.analysis.checks import Findings
 from reportgen.analysis.classes import class_confusions, class_totals, largest_confusions, under_represented
 from reportgen.analysis.extremes import ClassExtremes
 from reportgen.analysis.metrics import Metrics
 from reportgen.analysis.model_check import ModelCheck
-from reportgen.analysis.shortcuts import find_shortcuts
-from reportgen.audit import (
-    SHOWN_REVIEW,
-    SHOWN_SUSPECTS,
-    AssetFn,
-    Audit,
-    DatasetIndex,
-    calibration_view,
-    class_facts,
-    duplicate_check_view,
-    health_view,
-    label_check_view,
-    outlier_view,
-    shortcut_view,
-    stamp_view,
-)
+from reportgen.audit import Audit
+from reportgen.audit_views import class_facts
 from reportgen.baseline import compare_results
 from reportgen.data import LoadedImages
 from reportgen.gates import GateSpec, evaluate_gates
@@ -86,56 +71,6 @@ def class_sections(
             )
         )
     return tuple(sections)
-
-
-def build_audit(
-    findings: Findings,
-    index: DatasetIndex,
-    predicted: np.ndarray,
-    *,
-    maps_by_class: Sequence[np.ndarray] | None,
-    assets: AssetFn,
-) -> Audit:
-    """The report's audit block from the finders' results, with thumbnails written through ``assets``."""
-    names = index.class_names
-    not_run = dict(findings.not_run)
-    shortcuts = None
-    if maps_by_class is not None:
-        shortcuts = shortcut_view(find_shortcuts(maps_by_class), names)
-    else:
-        not_run["shortcuts"] = "Grad-CAM was switched off (--no-cam)"
-    label_issues = None
-    if findings.label_issues is not None:
-        label_issues = label_check_view(
-            findings.label_issues,
-            index,
-            predicted,
-            method=findings.label_method,
-            folds=findings.label_folds,
-            assets=assets,
-        )
-    cal, verdict = findings.calibration, findings.calibration_verdict
-    return Audit(
-        label_issues=label_issues,
-        duplicates=None
-        if findings.duplicates is None
-        else duplicate_check_view(findings.duplicates, index, assets=assets),
-        calibration=None if cal is None or verdict is None else calibration_view(cal, verdict),
-        outliers=None if findings.outliers is None else outlier_view(findings.outliers, index, assets=assets),
-        shortcuts=shortcuts,
-        stamps=stamp_view(findings.stamps, names),
-        health=health_view(findings.health, index, assets=assets),
-        not_run=not_run,
-    )
-
-
-def audit_cam_requests(findings: Findings) -> list[tuple[int, int]]:
-    """Grad-CAM maps the audit shows: each shown suspect of both tiers explained for its suggested class."""
-    if findings.label_issues is None:
-        return []
-    issues = findings.label_issues
-    shown = (*issues.suspects[:SHOWN_SUSPECTS], *issues.worth_a_look[:SHOWN_REVIEW])
-    return [(s.image_idx, s.suggested_idx) for s in shown]
 
 
 def build_report(

@@ -87,6 +87,7 @@ def finetuned_oos_probs(
     recipe: TrainConfig,
     folds: int,
     seed: int,
+    eval_batch_size: int,
     progress: bool,
 ) -> np.ndarray:
     """Out-of-sample probabilities from K fine-tunings, each on all images outside one fold (costly)."""
@@ -108,8 +109,10 @@ def finetuned_oos_probs(
             config=usable_recipe(recipe, probe),
             runtime=runtime,
             seed=seed + fold + 1,
+            eval_batch_size=eval_batch_size,
             probe=probe,
             progress=progress,
         )
-        probs[held_out] = run_model(model, spec, images.pixels[held_out], runtime, progress=False).probs
+        outputs = run_model(model, spec, images.pixels[held_out], runtime, batch_size=eval_batch_size, progress=False)
+        probs[held_out] = outputs.probs
     return probs

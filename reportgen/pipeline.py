@@ -25,11 +25,10 @@ from reportgen.analysis.extremes import find_extremes
 from reportgen.analysis.metrics import Metrics, compute_metrics
 from reportgen.analysis.model_check import ModelCheck, check_predictions
 from reportgen.analysis.probe import LinearProbe
-from reportgen.audit import Audit, DatasetIndex
+from reportgen.audit import Audit
+from reportgen.audit_views import DatasetIndex, audit_cam_requests, build_audit
 from reportgen.baseline import load_baseline
 from reportgen.build import (
-    audit_cam_requests,
-    build_audit,
     build_report,
     class_sections,
     dataset_summary,
@@ -229,6 +228,7 @@ def _train(
         config=usable_recipe(config.train, probe),
         runtime=runtime,
         seed=config.seed,
+        eval_batch_size=config.eval_batch_size,
         probe=probe,
         progress=config.progress,
     )
@@ -287,6 +287,7 @@ def _checks(
                 recipe=config.train,
                 folds=config.label_folds,
                 seed=config.seed,
+                eval_batch_size=config.eval_batch_size,
                 progress=config.progress,
             )
     return run_checks(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ def train_model(
     config: TrainConfig,
     runtime: Runtime,
     seed: int,
+    eval_batch_size: int,
     probe: LinearProbe | None = None,
     progress: bool = True,
 ) -> TrainingHistory:
@@ -38,55 +40,77 @@ def train_model(
 
     With ``config.head_init == "probe"`` the new head starts from ``probe``; with ``config.keep ==
     "best"`` the model ends with the weights of the epoch of lowest validation loss, the starting model
-    (epoch 0) included.
+    (epoch 0) included. Evaluation (and batch-norm recalibration) runs ``eval_batch_size`` images at a time.
     """
     model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
     if config.head_init == "probe":
         if probe is None or not spec.normalised_head:
             raise ValueError("head_init='probe' needs a fitted linear probe and a model built with normalised_head")
         load_head(model, spec, probe)
-    optimizer = _optimizer(model, spec, config)
-    steps = max(1, config.epochs * -(-len(train_idx) // config.batch_size))
-    scheduler = _scheduler(optimizer, config.schedule, steps)
+    sgd = _sgd(model, spec, config, len(train_idx), seed)
     criterion = nn.CrossEntropyLoss()  # validation loss: plain cross-entropy, whatever the training loss
-    train_criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    generator = torch.Generator().manual_seed(seed)  # drives shuffling and augmentation
-    keep_best = config.keep == "best" and len(val_idx) > 0
-    start_loss, start_acc = evaluate_loss(model, spec, criterion, pixels, labels, val_idx, runtime)
-    best = (start_loss, 0, _state_copy(model)) if keep_best else None
+
+    def validate() -> tuple[float | None, float | None]:
+        return evaluate_loss(model, spec, criterion, pixels, labels, val_idx, runtime, batch_size=eval_batch_size)
+
+    start_loss, start_acc = validate()
+    best = _BestEpoch(model, start_loss) if config.keep == "best" and start_loss is not None else None
     history = []
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc = _train_one_epoch(
-            model,
-            spec,
-            train_criterion,
-            optimizer,
-            scheduler,
-            pixels,
-            labels,
-            train_idx,
-            config,
-            runtime,
-            generator,
-            desc=f"Epoch {epoch}/{config.epochs}",
-            progress=progress,
+            model, spec, sgd, pixels, labels, train_idx, config, runtime, epoch=epoch, progress=progress
         )
         if config.batchnorm == "recalibrate":
-            recalibrate_batchnorm(model, spec, pixels, train_idx, runtime)
-        val_loss, val_acc = evaluate_loss(model, spec, criterion, pixels, labels, val_idx, runtime)
+            recalibrate_batchnorm(model, spec, pixels, train_idx, runtime, batch_size=eval_batch_size)
+        val_loss, val_acc = validate()
         stats = EpochStats(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - start)
         _log_epoch(stats, config.epochs)
         history.append(stats)
-        if best is not None and val_loss is not None and val_loss < best[0]:
-            best = (val_loss, epoch, _state_copy(model))
-    kept = -1
-    if best is not None:
-        kept = best[1]
-        model.load_state_dict(best[2])
-        logger.info("kept epoch %d (lowest validation loss %.3f)", kept, best[0])
+        if best is not None:
+            best.offer(epoch, val_loss)
+    kept = best.restore() if best is not None else -1
     model.eval()
     return TrainingHistory(tuple(history), kept, start_loss, start_acc)
+
+
+@dataclass(frozen=True)
+class _Sgd:
+    """What a training step needs besides the model and the images."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler  # stepped once per batch
+    criterion: nn.Module  # the training loss (label smoothing included)
+    generator: torch.Generator  # drives shuffling and augmentation
+
+
+def _sgd(model: nn.Module, spec: ModelSpec, config: TrainConfig, n_train: int, seed: int) -> _Sgd:
+    optimizer = _optimizer(model, spec, config)
+    steps = max(1, config.epochs * -(-n_train // config.batch_size))
+    return _Sgd(
+        optimizer,
+        _scheduler(optimizer, config.schedule, steps),
+        nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+        torch.Generator().manual_seed(seed),
+    )
+
+
+class _BestEpoch:
+    """The epoch of lowest validation loss so far (0: the starting model) and a copy of its weights."""
+
+    def __init__(self, model: nn.Module, start_loss: float) -> None:
+        self.model, self.loss, self.epoch, self.state = model, start_loss, 0, _state_copy(model)
+
+    def offer(self, epoch: int, val_loss: float | None) -> None:
+        """Keep a copy of the model's weights when ``epoch`` beats the best so far."""
+        if val_loss is not None and val_loss < self.loss:
+            self.loss, self.epoch, self.state = val_loss, epoch, _state_copy(self.model)
+
+    def restore(self) -> int:
+        """Load the best epoch's weights into the model; return that epoch."""
+        self.model.load_state_dict(self.state)
+        logger.info("kept epoch %d (lowest validation loss %.3f)", self.epoch, self.loss)
+        return self.epoch
 
 
 def load_head(model: nn.Module, spec: ModelSpec, probe: LinearProbe) -> None:
@@ -98,7 +122,7 @@ def load_head(model: nn.Module, spec: ModelSpec, probe: LinearProbe) -> None:
 
 
 def recalibrate_batchnorm(
-    model: nn.Module, spec: ModelSpec, pixels: np.ndarray, idx: np.ndarray, runtime: Runtime, batch_size: int = 32
+    model: nn.Module, spec: ModelSpec, pixels: np.ndarray, idx: np.ndarray, runtime: Runtime, *, batch_size: int
 ) -> None:
     """Recompute every batch-norm layer's running statistics on the un-augmented images ``idx``."""
     layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -165,34 +189,32 @@ def _set_batchnorm_mode(model: nn.Module, batchnorm: str) -> None:
 def _train_one_epoch(
     model: nn.Module,
     spec: ModelSpec,
-    criterion: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    sgd: _Sgd,
     pixels: np.ndarray,
     labels: np.ndarray,
     train_idx: np.ndarray,
     config: TrainConfig,
     runtime: Runtime,
-    generator: torch.Generator,
     *,
-    desc: str,
+    epoch: int,
     progress: bool,
 ) -> tuple[float, float]:
+    """Mean training loss and accuracy of one pass over ``train_idx`` in shuffled, augmented batches."""
     _set_batchnorm_mode(model, config.batchnorm)
-    order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
+    order = train_idx[torch.randperm(len(train_idx), generator=sgd.generator).numpy()]
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     total_loss, correct = 0.0, 0
-    bar = tqdm(batches, desc=desc, unit="batch", disable=not progress, leave=False)
+    bar = tqdm(batches, desc=f"Epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False)
     for batch in bar:
-        x = augment(to_unit_tensor(pixels[np.sort(batch)], runtime), config.augment, generator)
+        x = augment(to_unit_tensor(pixels[np.sort(batch)], runtime), config.augment, sgd.generator)
         y = torch.from_numpy(labels[np.sort(batch)]).to(runtime.device)
         with autocast(runtime, runtime.train_dtype):
             logits = model(normalise(x, spec, runtime))
-            loss = criterion(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
+            loss = sgd.criterion(logits.float(), y)
+        sgd.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        scheduler.step()
+        sgd.optimizer.step()
+        sgd.scheduler.step()
         total_loss += loss.item() * len(batch)
         correct += int((logits.argmax(1) == y).sum())
         bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -207,7 +229,8 @@ def evaluate_loss(
     labels: np.ndarray,
     idx: np.ndarray,
     runtime: Runtime,
-    batch_size: int = 32,
+    *,
+    batch_size: int,
 ) -> tuple[float | None, float | None]:
     """Mean loss and accuracy of ``model`` on images ``idx``, or ``(None, None)`` for no images."""
     if len(idx) == 0:

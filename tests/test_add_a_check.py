@@ -70,12 +70,18 @@ EDITS: dict[str, list[tuple[str, str]]] = {
             "    from reportgen.narrative.audit import toy_rule\n\n"
             "    return ToyCheck(class_names[toy.class_idx], toy.count, toy_rule(toy.count))\n\n\n{a}",
         ),
-        ("        not_run=not_run,\n    )\n", "        toy=None if findings.toy is None else toy_view(findings.toy, names),\n{a}"),
+        (
+            "        not_run=not_run,\n    )\n",
+            "        toy=None if findings.toy is None else toy_view(findings.toy, names),\n{a}",
+        ),
     ],
     "reportgen/narrative/audit.py": [
-        ("from __future__ import annotations\n", "{a}\n\ndef toy_rule(count: int) -> str:\n"
-         '    """The toy check\'s sentence."""\n'
-         '    return f"The toy check flags the class with the fewest images ({count})."\n'),
+        (
+            "from __future__ import annotations\n",
+            "{a}\n\ndef toy_rule(count: int) -> str:\n"
+            '    """The toy check\'s sentence."""\n'
+            '    return f"The toy check flags the class with the fewest images ({count})."\n',
+        ),
     ],
     "reportgen/render/structure.py": [
         (

@@ -7,7 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from reportgen.analysis.duplicates import NEAR_DUPLICATE_THRESHOLD, find_duplicates
+from reportgen.analysis.duplicates import find_duplicates
+from reportgen.config import RunConfig
+
+THRESHOLD = RunConfig.near_duplicate_threshold  # as a default run
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int = 32) -> np.ndarray:
@@ -22,11 +25,11 @@ def _hashes(n: int) -> list[str]:
 def test_exact_duplicates_by_hash_within_and_across_classes():
     hashes = ["a", "b", "a", "c", "a", "b"]
     labels = np.array([0, 0, 0, 1, 1, 1])
-    dups = find_duplicates(hashes, labels)
+    dups = find_duplicates(hashes, labels, threshold=THRESHOLD)
     pairs = {(p.idx_a, p.idx_b): p for p in dups.pairs}
     assert set(pairs) == {(0, 2), (0, 4), (2, 4), (1, 5)}
     assert dups.n_exact_pairs == 4 and dups.n_near_pairs == 0
-    assert pairs[(0, 2)].relation == "within_class"
+    assert not pairs[(0, 2)].across_classes
     assert pairs[(0, 4)].across_classes and pairs[(1, 5)].across_classes
     assert dups.n_across_classes == 3
     assert dups.groups == ((0, 2, 4), (1, 5))
@@ -40,7 +43,7 @@ def test_leakage_across_splits():
     hashes = ["a", "a", "b", "b", "c", "c"]
     labels = np.zeros(6, int)
     splits = np.array(["train", "test", "val", "val", "test", "val"])
-    dups = find_duplicates(hashes, labels, splits=splits)
+    dups = find_duplicates(hashes, labels, splits=splits, threshold=THRESHOLD)
     assert dups.n_leaking == 2
     assert dups.leaks_by_splits == {"train-test": 1, "val-test": 1}
     leaking = {(p.idx_a, p.idx_b) for p in dups.pairs if p.leaks}
@@ -53,10 +56,10 @@ def test_near_duplicates_by_cosine():
     emb = _unit(rng, 50)
     emb[40] = emb[3] + 0.05 * _unit(rng, 1)[0]  # cosine ~0.999
     emb[41] = emb[7] * 0.8 + 0.6 * _unit(rng, 1)[0]  # cosine ~0.8: not a duplicate
-    dups = find_duplicates(_hashes(50), np.zeros(50, int), emb)
+    dups = find_duplicates(_hashes(50), np.zeros(50, int), emb, threshold=THRESHOLD)
     assert [(p.idx_a, p.idx_b, p.kind) for p in dups.pairs] == [(3, 40, "near")]
-    assert dups.pairs[0].similarity > NEAR_DUPLICATE_THRESHOLD
-    assert dups.threshold == NEAR_DUPLICATE_THRESHOLD
+    assert dups.pairs[0].similarity > THRESHOLD
+    assert dups.threshold == THRESHOLD
 
 
 def test_exact_pair_is_not_counted_twice():
@@ -65,7 +68,7 @@ def test_exact_pair_is_not_counted_twice():
     emb[9] = emb[2]
     hashes = _hashes(10)
     hashes[9] = hashes[2]
-    dups = find_duplicates(hashes, np.zeros(10, int), emb)
+    dups = find_duplicates(hashes, np.zeros(10, int), emb, threshold=THRESHOLD)
     assert dups.n_exact_pairs == 1 and dups.n_near_pairs == 0
     assert dups.pairs[0].similarity == pytest.approx(1.0, abs=1e-5)
 
@@ -85,7 +88,7 @@ def test_blocked_search_matches_brute_force(block_size):
 
 def test_max_pairs_truncates_but_counts_everything():
     hashes = ["a"] * 6  # 15 pairs
-    dups = find_duplicates(hashes, np.zeros(6, int), max_pairs=4)
+    dups = find_duplicates(hashes, np.zeros(6, int), max_pairs=4, threshold=THRESHOLD)
     assert len(dups.pairs) == 4 and dups.truncated
     assert dups.n_exact_pairs == 15
     assert dups.groups == ((0, 1, 2, 3, 4, 5),)
@@ -95,10 +98,12 @@ def test_result_is_json_able_and_validates_lengths():
     rng = np.random.default_rng(3)
     emb = _unit(rng, 4)
     emb[3] = emb[0]
-    dups = find_duplicates(["a", "b", "c", "d"], np.array([0, 1, 0, 1]), emb, np.array(["train"] * 3 + ["test"]))
+    dups = find_duplicates(
+        ["a", "b", "c", "d"], np.array([0, 1, 0, 1]), emb, np.array(["train"] * 3 + ["test"]), threshold=THRESHOLD
+    )
     json.dumps(dataclasses.asdict(dups), allow_nan=False)
     with pytest.raises(ValueError, match="same N"):
-        find_duplicates(["a"], np.array([0, 1]))
+        find_duplicates(["a"], np.array([0, 1]), threshold=THRESHOLD)
 
 
 def test_scales_to_ten_thousand_images():
@@ -137,7 +142,7 @@ def test_real_photos_altered_copies_are_found_and_nothing_else():
     emb = np.concatenate([embeddings("clothing-mini"), embed(np.stack([c[0] for c in copies]), 5)])
     hashes = [i.sha256 for i in images.infos] + [c[1].sha256 for c in copies]
     labels = np.concatenate([images.labels, images.labels[picks]])
-    dups = find_duplicates(hashes, labels, emb)
+    dups = find_duplicates(hashes, labels, emb, threshold=THRESHOLD)
     n = len(images.labels)
     assert {(p.idx_a, p.idx_b) for p in dups.pairs} == {(i, n + k) for k, i in enumerate(picks)}
     assert all(p.kind == "near" and not p.across_classes for p in dups.pairs)

@@ -7,7 +7,7 @@ import pytest
 from conftest import COLOURS, make_dataset
 
 from reportgen.errors import DataError
-from reportgen.example import EXAMPLE_FOOD_URL, download_dataset
+from reportgen.example import download_dataset
 
 
 def _zip_of(folder: Path, archive: Path, prefix: str) -> Path:
@@ -41,4 +41,3 @@ def test_unsafe_archive_paths_are_refused(tmp_path: Path) -> None:
 def test_unreachable_url_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="could not download"):
         download_dataset((tmp_path / "missing.zip").as_uri(), tmp_path / "dest", progress=False)
-    assert EXAMPLE_FOOD_URL.endswith("ExampleFoodImageDataset.zip")

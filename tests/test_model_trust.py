@@ -45,7 +45,7 @@ def test_collapse_detector_fires_on_corrupted_batchnorm_statistics(tmp_path: Pat
     runtime = resolve_runtime("cpu", "auto")
     features = run_model(model, spec, images.pixels, runtime, embeddings=True, progress=False).embeddings
     train_idx, val_idx = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "val")
-    probe = fit_linear_probe(features[train_idx], images.labels[train_idx], num_classes=len(scan.class_names))
+    probe = fit_linear_probe(features[train_idx], images.labels[train_idx], num_classes=len(scan.class_names), seed=0)
     config = dataclasses.replace(RECIPES["default"], epochs=1)
     history = train_model(
         model,
@@ -57,6 +57,7 @@ def test_collapse_detector_fires_on_corrupted_batchnorm_statistics(tmp_path: Pat
         config=config,
         runtime=runtime,
         seed=0,
+        eval_batch_size=32,
         probe=probe,
         progress=False,
     )

@@ -107,33 +107,39 @@ def food() -> Metrics:
 
 
 def _narrative(source: Metrics, name: str, **kwargs) -> tuple[str, ...]:
-    """``name``'s sentences; ``source`` builds the section, ``metrics=`` (optional) is passed on."""
+    """``name``'s sentences; ``source`` builds the section and is the whole test set's metrics."""
     bottom = kwargs.pop("bottom", ())
     under = kwargs.pop("under", False)
     section = _section(source, name, bottom, under)
     total = sum(sum(r) for r in source.confusion)
-    return class_narrative(section, total_test=total, class_names=[m.class_name for m in source.per_class], **kwargs)
+    names = [m.class_name for m in source.per_class]
+    return class_narrative(section, total_test=total, class_names=names, metrics=source, **kwargs)
 
 
 # ---------------------------------------------------------------- one class
 
 
 def test_confused_class_names_the_other_class_and_counts(food: Metrics) -> None:
-    text = _narrative(food, "sushi", metrics=food)
+    text = _narrative(food, "sushi")
     assert text[0] == "The model classifies 11 of the 15 sushi test images correctly (recall 73%)."
     assert text[1] == "Of the 14 test images predicted as sushi, 11 are labelled sushi (precision 79%)."
     assert text[2] == "3 of the 15 sushi test images (20%) are predicted as sashimi and 1 (7%) as hamburger."
     assert text[3] == "In the other direction, sushi is predicted for 2 sashimi test images and 1 hamburger test image."
 
 
-def test_counts_without_the_matrix_come_from_the_class_metrics(food: Metrics) -> None:
-    text = _narrative(food, "sushi")
-    assert text[:2] == _narrative(food, "sushi", metrics=food)[:2]
-    assert not any("other direction" in s for s in text)  # needs the matrix: not claimed without it
+def test_precision_counts_come_from_the_matrix_column() -> None:
+    metrics = _metrics(((3, 2, 0), (0, 0, 2), (0, 0, 4)), ("a", "b", "c"))
+    b = _narrative(metrics, "b")
+    assert b[0] == "None of the 2 b test images is classified correctly (recall 0%)."
+    assert b[1] == "Of the 2 test images predicted as b, 0 are labelled b (precision 0%)."
+    c = _narrative(metrics, "c")
+    assert c[1] == "Of the 6 test images predicted as c, 4 are labelled c (precision 67%)."
+    never = _metrics(((3, 0), (2, 0)), ("a", "b"))
+    assert _narrative(never, "b")[1] == "No test image is predicted as b (precision counted as 0%)."
 
 
 def test_confident_mistakes_are_counted_and_flagged(food: Metrics) -> None:
-    text = _narrative(food, "sushi", metrics=food, bottom=_sushi_bottom())
+    text = _narrative(food, "sushi", bottom=_sushi_bottom())
     assert (
         "Of its 9 lowest-scoring test images, 4 are misclassified: 3 as sashimi (sashimi scores 0.62–0.97) "
         "and 1 as hamburger (hamburger score 0.71)."
@@ -142,17 +148,17 @@ def test_confident_mistakes_are_counted_and_flagged(food: Metrics) -> None:
         "2 of the 9 lowest-scoring sushi test images are predicted as sashimi with a score above 0.9: "
         "check their labels."
     ) in text
-    lower = _narrative(food, "sushi", metrics=food, bottom=_sushi_bottom(), confident=0.6)
+    lower = _narrative(food, "sushi", bottom=_sushi_bottom(), confident=0.6)
     assert (
         "4 of the 9 lowest-scoring sushi test images are predicted as another class with a score above 0.6 "
         "(3 as sashimi, 1 as hamburger): check their labels."
     ) in lower
-    none = _narrative(food, "sushi", metrics=food, bottom=_sushi_bottom(), confident=0.99)
+    none = _narrative(food, "sushi", bottom=_sushi_bottom(), confident=0.99)
     assert not any("check" in s for s in none)
 
 
 def test_perfect_class_gets_one_positive_sentence(food: Metrics) -> None:
-    text = _narrative(food, "pizza", metrics=food, bottom=_bottom("pizza", 4))
+    text = _narrative(food, "pizza", bottom=_bottom("pizza", 4))
     assert text == (
         "All 20 pizza test images are classified correctly, and no test image of another class is predicted "
         "as pizza (recall and precision 100%).",
@@ -162,27 +168,27 @@ def test_perfect_class_gets_one_positive_sentence(food: Metrics) -> None:
 
 def test_no_confusion_sentence_when_off_diagonals_are_zero() -> None:
     metrics = _metrics(((5, 0), (2, 3)), ("a", "b"))
-    a = _narrative(metrics, "a", metrics=metrics, bottom=_bottom("a", 3))
+    a = _narrative(metrics, "a", bottom=_bottom("a", 3))
     assert a[0] == "All 5 a test images are classified correctly (recall 100%)."
     assert a[1] == "Of the 7 test images predicted as a, 5 are labelled a (precision 71%)."
     assert a[2] == "In the other direction, a is predicted for 2 b test images."
     assert a[3] == "Its 3 lowest-scoring test images are all classified correctly (lowest a score 0.60)."
     assert not any("misclassified" in s or "check" in s or "of the 5 a test images" in s for s in a)
-    b = _narrative(metrics, "b", metrics=metrics)
+    b = _narrative(metrics, "b")
     assert "2 of the 5 b test images (40%) are predicted as a." in b
     assert not any("other direction" in s for s in b)  # nothing of a's is predicted as b
 
 
 def test_under_represented_with_low_recall_suggests_more_data(food: Metrics) -> None:
-    text = _narrative(food, "sushi", metrics=food, under=True)
+    text = _narrative(food, "sushi", under=True)
     assert text[-1] == (
         "With 45 images in all (30 for training), sushi is under-represented (the other classes have a median "
         "of 170), and its recall of 73% is below the average over classes (88%): more sushi images may help."
     )
     high = _metrics(((20, 0), (0, 5)), ("big", "small"), {"big": 100, "small": 10})
-    small = _narrative(high, "small", metrics=high, under=True)
+    small = _narrative(high, "small", under=True)
     assert "more" not in small[-1] and "is not below the average" in small[-1]
-    assert not any("under-represented" in s for s in _narrative(food, "hamburger", metrics=food))
+    assert not any("under-represented" in s for s in _narrative(food, "hamburger"))
 
 
 def test_audit_facts_become_sentences(food: Metrics) -> None:
@@ -196,7 +202,7 @@ def test_audit_facts_become_sentences(food: Metrics) -> None:
         shortcut_reason="Maps agree and peak at the top-left",
         health_issues=1,
     )
-    text = _narrative(food, "sushi", metrics=food, facts=facts)
+    text = _narrative(food, "sushi", facts=facts)
     assert (
         "The label check flags 4 sushi images as likely mislabelled (3 suggested sashimi, 1 suggested pizza)." in text
     )
@@ -207,12 +213,12 @@ def test_audit_facts_become_sentences(food: Metrics) -> None:
     assert "1 sushi image has an exact or near copy labelled as another class (1 sashimi)." in text
     assert "The shortcut check flags sushi: Maps agree and peak at the top-left." in text
     assert "1 sushi image fails an image-health check." in text
-    assert _narrative(food, "sushi", metrics=food, facts=ClassAuditFacts()) == _narrative(food, "sushi", metrics=food)
+    assert _narrative(food, "sushi", facts=ClassAuditFacts()) == _narrative(food, "sushi")
 
 
 def test_class_without_test_images() -> None:
     metrics = _metrics(((4, 1, 0), (0, 5, 0), (0, 0, 0)), ("a", "b", "c"), {"c": 3})
-    text = _narrative(metrics, "c", metrics=metrics)
+    text = _narrative(metrics, "c")
     assert text == ("None of the 10 test images is a c image, so its recall and precision cannot be measured.",)
 
 

@@ -7,9 +7,13 @@ import pytest
 import torch
 
 from reportgen.config import AugmentConfig, TrainConfig
+from reportgen.history import TrainingHistory
+from reportgen.model import ModelSpec
 from reportgen.predict import run_model
 from reportgen.runtime import augment, resolve_runtime
 from reportgen.train import train_model
+
+EVAL_BATCH = 4  # evaluation batches smaller than the 9 validation images
 
 
 def _colour_pixels(n_per_class: int = 12, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -18,6 +22,28 @@ def _colour_pixels(n_per_class: int = 12, size: int = 32) -> tuple[np.ndarray, n
     labels = np.repeat(np.arange(3), n_per_class)
     pixels = np.clip(colours[labels][:, None, None, :] + rng.normal(0, 25, (len(labels), size, size, 3)), 0, 255)
     return pixels.astype(np.uint8), labels
+
+
+PIXELS, LABELS = _colour_pixels()
+_IDX = np.arange(len(LABELS))
+TRAIN_IDX, VAL_IDX = _IDX[_IDX % 4 != 0], _IDX[_IDX % 4 == 0]  # 27 and 9 images
+
+
+def _train(model: torch.nn.Module, spec: ModelSpec, config: TrainConfig, **kwargs) -> TrainingHistory:
+    """``train_model`` on the colour squares: every fourth image validates, the others train."""
+    return train_model(
+        model,
+        spec,
+        PIXELS,
+        LABELS,
+        train_idx=TRAIN_IDX,
+        val_idx=VAL_IDX,
+        config=config,
+        runtime=resolve_runtime("cpu", "fp32"),
+        eval_batch_size=EVAL_BATCH,
+        progress=False,
+        **kwargs,
+    )
 
 
 def test_augment_is_seeded_and_identity_when_disabled() -> None:
@@ -40,28 +66,13 @@ def test_augment_flip_mirrors_the_image() -> None:
 
 
 def test_training_learns_and_is_reproducible(tiny_model) -> None:
-    pixels, labels = _colour_pixels()
-    idx = np.arange(len(labels))
-    train_idx, val_idx = idx[idx % 4 != 0], idx[idx % 4 == 0]
-    runtime = resolve_runtime("cpu", "fp32")
     config = TrainConfig(epochs=6, batch_size=6, learning_rate=0.05, head_lr_factor=2)
     results = []
     for _ in range(2):
         torch.manual_seed(0)
         model, spec = tiny_model[0].__class__(3), tiny_model[1]
-        history = train_model(
-            model,
-            spec,
-            pixels,
-            labels,
-            train_idx=train_idx,
-            val_idx=val_idx,
-            config=config,
-            runtime=runtime,
-            seed=5,
-            progress=False,
-        )
-        results.append((history, run_model(model, spec, pixels, runtime, progress=False).probs))
+        history = _train(model, spec, config, seed=5)
+        results.append((history, run_model(model, spec, PIXELS, resolve_runtime("cpu", "fp32"), progress=False).probs))
     (h1, p1), (h2, p2) = results
     assert len(h1.epochs) == 6
     assert h1.epochs[-1].train_loss < h1.epochs[0].train_loss
@@ -71,6 +82,16 @@ def test_training_learns_and_is_reproducible(tiny_model) -> None:
         [dataclasses.replace(e, seconds=0.0) for e in h2.epochs],
     )
     assert strip[0] == strip[1] and np.array_equal(p1, p2)
+
+
+def test_evaluation_and_recalibration_run_in_eval_batches(tiny_model) -> None:
+    model, spec = tiny_model
+    seen = []  # (training mode, autograd on, batch size) of every forward pass
+    model.register_forward_pre_hook(lambda m, args: seen.append((m.training, torch.is_grad_enabled(), len(args[0]))))
+    _train(model, spec, TrainConfig(epochs=1, batch_size=6, batchnorm="recalibrate"), seed=0)
+    assert [n for training, _, n in seen if not training] == [4, 4, 1, 4, 4, 1]  # before and after the epoch
+    assert [n for training, grad, n in seen if training and not grad] == [4] * 6 + [3]  # recalibration
+    assert [n for training, grad, n in seen if training and grad] == [6] * 4 + [3]  # the training batches
 
 
 def test_head_learns_faster_than_body(tiny_model) -> None:
@@ -95,41 +116,17 @@ def test_best_epoch_is_kept_and_is_what_the_checkpoint_holds(tiny_model, tmp_pat
     from reportgen.model import save_checkpoint
     from reportgen.train import evaluate_loss
 
-    pixels, labels = _colour_pixels()
-    idx = np.arange(len(labels))
-    train_idx, val_idx = idx[idx % 4 != 0], idx[idx % 4 == 0]
-    runtime = resolve_runtime("cpu", "fp32")
     # a good first epoch, then a learning rate that wrecks the model: the last epoch is worse than the best
     config = TrainConfig(epochs=4, batch_size=6, learning_rate=0.05, head_lr_factor=2, keep="best")
     model, spec = tiny_model
-    history = train_model(
-        model,
-        spec,
-        pixels,
-        labels,
-        train_idx=train_idx,
-        val_idx=val_idx,
-        config=config,
-        runtime=runtime,
-        seed=1,
-        progress=False,
-    )
+    history = _train(model, spec, config, seed=1)
     losses = [history.start_val_loss] + [e.val_loss for e in history.epochs]
     assert history.kept == int(np.argmin(losses))
-    kept_loss, _ = evaluate_loss(model, spec, torch.nn.CrossEntropyLoss(), pixels, labels, val_idx, runtime)
+    criterion = torch.nn.CrossEntropyLoss()
+    runtime = resolve_runtime("cpu", "fp32")
+    kept_loss, _ = evaluate_loss(model, spec, criterion, PIXELS, LABELS, VAL_IDX, runtime, batch_size=EVAL_BATCH)
     assert kept_loss == pytest.approx(min(losses), rel=1e-5)
-    last = train_model(
-        tiny_model[0].__class__(3),
-        spec,
-        pixels,
-        labels,
-        train_idx=train_idx,
-        val_idx=val_idx,
-        config=dataclasses.replace(config, keep="last", learning_rate=5.0),
-        runtime=runtime,
-        seed=1,
-        progress=False,
-    )
+    last = _train(tiny_model[0].__class__(3), spec, dataclasses.replace(config, keep="last", learning_rate=5.0), seed=1)
     assert last.kept == 4
     path = tmp_path / "model.pt"
     save_checkpoint(path, model, spec, ("red", "green", "blue"), {})
@@ -141,28 +138,12 @@ def test_probe_head_init_starts_from_the_probe(tiny_model) -> None:
     from reportgen.analysis.probe import fit_linear_probe
     from reportgen.model import NormalisedLinear
 
-    pixels, labels = _colour_pixels()
     model, spec = tiny_model
     model.fc, spec = NormalisedLinear(8, 3), dataclasses.replace(spec, normalised_head=True)
     runtime = resolve_runtime("cpu", "fp32")
-    features = run_model(model, spec, pixels, runtime, embeddings=True, progress=False).embeddings
-    idx = np.arange(len(labels))
-    train_idx, val_idx = idx[idx % 4 != 0], idx[idx % 4 == 0]
-    probe = fit_linear_probe(features[train_idx], labels[train_idx], num_classes=3)
-    config = TrainConfig(epochs=0, head_init="probe", keep="best")
-    history = train_model(
-        model,
-        spec,
-        pixels,
-        labels,
-        train_idx=train_idx,
-        val_idx=val_idx,
-        config=config,
-        runtime=runtime,
-        seed=0,
-        probe=probe,
-        progress=False,
-    )
-    after = run_model(model, spec, pixels, runtime, progress=False).probs
+    features = run_model(model, spec, PIXELS, runtime, embeddings=True, progress=False).embeddings
+    probe = fit_linear_probe(features[TRAIN_IDX], LABELS[TRAIN_IDX], num_classes=3, seed=0)
+    history = _train(model, spec, TrainConfig(epochs=0, head_init="probe", keep="best"), seed=0, probe=probe)
+    after = run_model(model, spec, PIXELS, runtime, progress=False).probs
     assert history.kept == 0 and history.epochs == ()
     assert np.allclose(after, probe.probs(features), atol=1e-4)

@@ -62,7 +62,7 @@ def compute_calibration(
     *,
     n_bins: int = DEFAULT_BINS,
     noise_draws: int = 500,
-    seed: int = 0,
+    seed: int,
 ) -> Calibration:
     """ECE, reliability-diagram bins and Brier score of ``probs`` against ``labels``.
 

@@ -1,8 +1,9 @@
 """Exact and near-duplicate images, and the ones that straddle classes or splits (leakage).
 
 Exact duplicates share the SHA-256 of their file bytes. Near-duplicates are pairs whose embeddings
-(pooled pretrained-backbone features, L2-normalised) have a cosine similarity of at least
-:data:`NEAR_DUPLICATE_THRESHOLD`, found with blocked matrix products (no Python loop over pairs).
+(pooled pretrained-backbone features, L2-normalised) have a cosine similarity of at least a threshold
+(``--near-duplicate-threshold``, ``RunConfig.near_duplicate_threshold``, 0.90 by default), found with blocked
+matrix products (no Python loop over pairs).
 
 How 0.90 was chosen — EfficientNet-Lite0 ImageNet embeddings (1280-d) of images decoded at 224 px:
 
@@ -31,8 +32,6 @@ from reportgen.data import SPLITS
 
 logger = logging.getLogger(__name__)
 
-NEAR_DUPLICATE_THRESHOLD = 0.90
-
 
 @dataclass(frozen=True)
 class DuplicatePair:
@@ -48,11 +47,6 @@ class DuplicatePair:
     split_b: str | None
     across_classes: bool  # the same picture carries two labels
     leaks: bool  # the two copies sit in different splits
-
-    @property
-    def relation(self) -> str:
-        """``across_classes`` or ``within_class``."""
-        return "across_classes" if self.across_classes else "within_class"
 
 
 @dataclass(frozen=True)
@@ -77,7 +71,7 @@ def find_duplicates(
     embeddings: np.ndarray | None = None,
     splits: np.ndarray | None = None,
     *,
-    threshold: float = NEAR_DUPLICATE_THRESHOLD,
+    threshold: float,
     block_size: int = 1024,
     max_pairs: int = 500,
 ) -> Duplicates:
@@ -93,7 +87,7 @@ def find_duplicates(
         max_pairs: most pairs listed; the counts always cover every pair.
 
     Returns:
-        The pairs, their counts by relation and split, and the duplicate groups.
+        The pairs, their counts by kind, class and split, and the duplicate groups.
     """
     labels = np.asarray(labels).astype(np.int64)
     n = len(labels)

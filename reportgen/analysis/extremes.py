@@ -17,7 +17,7 @@ class ClassExtremes:
 
 
 def find_extremes(
-    probs: np.ndarray, labels: np.ndarray, candidates: np.ndarray, *, top_k: int = 4, bottom_k: int = 9
+    probs: np.ndarray, labels: np.ndarray, candidates: np.ndarray, *, top_k: int, bottom_k: int
 ) -> tuple[ClassExtremes, ...]:
     """Rank each class's candidate images by their score for that class.
 

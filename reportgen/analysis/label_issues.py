@@ -118,11 +118,6 @@ class LabelIssues:
     filter_by: str  # how the likely-wrong tier is sized
     rank_by: str  # what orders the suspects
 
-    @property
-    def suspect_rate(self) -> float:
-        """Fraction of the data set in the likely-wrong tier."""
-        return len(self.suspects) / self.n_images if self.n_images else 0.0
-
 
 @dataclass(frozen=True)
 class NoiseModel:
@@ -139,8 +134,8 @@ def cross_val_probs(
     labels: np.ndarray,
     *,
     num_classes: int | None = None,
-    folds: int = 5,
-    seed: int = 0,
+    folds: int,
+    seed: int,
     c: float = 1.0,
     max_iter: int = 1000,
 ) -> np.ndarray:

@@ -42,7 +42,7 @@ class LinearProbe:
 
 
 def fit_linear_probe(
-    features: np.ndarray, labels: np.ndarray, *, num_classes: int, c: float = PROBE_C, seed: int = 0
+    features: np.ndarray, labels: np.ndarray, *, num_classes: int, seed: int, c: float = PROBE_C
 ) -> LinearProbe:
     """Fit a multinomial logistic regression on ``(N, D)`` features of the training images.
 

@@ -2,7 +2,7 @@
 
 ``narrate(report)`` writes the words into a :class:`Narrative`; ``with_narrative(report, narrative)`` puts
 them into the report's fields. The facts the words rest on (under-represented classes, confusions) must be
-in the report first: ``reportgen.report.with_class_facts``. The modules: ``classes`` (a paragraph per
+in the report first: ``reportgen.build.with_class_facts``. The modules: ``classes`` (a paragraph per
 class), ``findings`` (the summary's key findings), ``caveats``, ``model`` (the model check's verdict),
 ``audit`` (the audit chapter's rules and meanings) and ``format`` (numbers as words, shared with the
 templates' filters).
@@ -47,8 +47,8 @@ def narrate(
 
     Args:
         report: the report with metrics, sections, galleries, model check, audit and the class facts of
-            ``reportgen.report.with_class_facts``.
-        facts: class name -> what the data-defect checks found (``reportgen.audit.class_facts``); None
+            ``reportgen.build.with_class_facts``.
+        facts: class name -> what the data-defect checks found (``reportgen.audit_views.class_facts``); None
             when the audit did not run.
         confident: score above which a misclassified gallery image counts as a confident mistake.
     """

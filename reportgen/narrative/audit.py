@@ -1,6 +1,6 @@
 """Words of the audit chapter: what each tier meant, how a check worked and the rule it applied (pure).
 
-``reportgen.audit`` builds the chapter's views and takes their texts from here.
+``reportgen.audit_views`` builds the chapter's views and takes their texts from here.
 """
 
 from __future__ import annotations

@@ -38,17 +38,13 @@ class _Counts:
 
     correct: int
     support: int
-    predicted_as: int | None  # test images predicted as the class; None when it cannot be recovered
+    predicted_as: int  # test images predicted as the class
 
 
-def _counts(section: ClassSection, class_idx: int, metrics: Metrics | None) -> _Counts:
-    if metrics is not None:
-        matrix = metrics.confusion
-        column = sum(int(row[class_idx]) for row in matrix)
-        return _Counts(int(matrix[class_idx][class_idx]), int(sum(matrix[class_idx])), column)
-    m = section.metrics
-    correct = round(m.recall * m.support)
-    return _Counts(correct, m.support, round(correct / m.precision) if m.precision > 0 else None)
+def _counts(metrics: Metrics, class_idx: int) -> _Counts:
+    matrix = metrics.confusion
+    column = sum(int(row[class_idx]) for row in matrix)
+    return _Counts(int(matrix[class_idx][class_idx]), int(sum(matrix[class_idx])), column)
 
 
 def class_narrative(
@@ -56,26 +52,26 @@ def class_narrative(
     *,
     total_test: int,
     class_names: Sequence[str],
+    metrics: Metrics,
     facts: ClassAuditFacts | None = None,
-    metrics: Metrics | None = None,
     confident: float = CONFIDENT,
 ) -> tuple[str, ...]:
     """The class's paragraph as sentences, each stating only what the numbers show.
 
     Args:
         section: the class's metrics, split counts, galleries, and the facts ``confused_with`` and
-            ``under_represented`` (``reportgen.report.with_class_facts`` fills them).
+            ``under_represented`` (``reportgen.build.with_class_facts`` fills them).
         total_test: test images of all classes.
         class_names: every class, in label order.
+        metrics: the whole test-set metrics: the confusion matrix gives the counts and the other classes'
+            images predicted as this class; the split counts and per-class recalls the under-representation
+            comparison (median of the other classes, recall averaged over classes).
         facts: what the data-defect checks found for this class, if they ran.
-        metrics: the whole test-set metrics; needed for exact precision counts, for the other classes'
-            images predicted as this class, and for the under-representation comparison (median of the
-            other classes, recall averaged over classes).
         confident: score above which a misclassified lowest-scoring image is called a confident mistake.
     """
     name = section.class_name
     class_idx = list(class_names).index(name)
-    counts = _counts(section, class_idx, metrics)
+    counts = _counts(metrics, class_idx)
     if counts.support == 0:
         body = [_no_test_images(name, total_test, counts)]
     elif counts.correct == counts.support and counts.predicted_as == counts.support:
@@ -121,8 +117,6 @@ def _recall_sentence(name: str, c: _Counts) -> str:
 
 
 def _precision_sentence(name: str, c: _Counts) -> str:
-    if c.predicted_as is None:
-        return f"No test image predicted as {name} is labelled {name} (precision 0%)."
     if c.predicted_as == 0:
         return f"No test image is predicted as {name} (precision counted as 0%)."
     if c.correct == c.predicted_as:
@@ -136,11 +130,11 @@ def _precision_sentence(name: str, c: _Counts) -> str:
 
 
 def _confusion_sentences(
-    section: ClassSection, class_idx: int, class_names: Sequence[str], metrics: Metrics | None
+    section: ClassSection, class_idx: int, class_names: Sequence[str], metrics: Metrics
 ) -> list[str]:
     outgoing = section.confused_with
     sentences = [_outgoing_sentence(section.class_name, section.metrics.support, outgoing)] if outgoing else []
-    incoming = incoming_confusions(metrics.confusion, class_names, class_idx) if metrics is not None else ()
+    incoming = incoming_confusions(metrics.confusion, class_names, class_idx)
     if incoming:
         sentences.append(_incoming_sentence(section.class_name, incoming))
     return sentences
@@ -217,7 +211,7 @@ def _confident_sentence(name: str, k: int, sure: Sequence[GalleryImage], confide
     return f"{head} another class with a score above {confident:g} ({split}): {check}."
 
 
-def _representation_sentences(section: ClassSection, metrics: Metrics | None) -> list[str]:
+def _representation_sentences(section: ClassSection, metrics: Metrics) -> list[str]:
     if not section.under_represented:
         return []
     name, m = section.class_name, section.metrics
@@ -225,8 +219,6 @@ def _representation_sentences(section: ClassSection, metrics: Metrics | None) ->
     train = section.split_counts.get("train")
     text = f"With {total} images in all" + (f" ({train} for training)" if train is not None else "")
     text += f", {name} is under-represented"
-    if metrics is None:
-        return [text + "."]
     reference = under_represented_reference(class_totals(metrics.split_counts), name)
     text += f" (the other classes have a median of {reference:g})"
     recalls = [c.recall for c in metrics.per_class if c.support > 0]
