@@ -334,7 +334,7 @@ def _patch_flip_rate(model, spec, images: LoadedImages, test: np.ndarray, runtim
     """Share of the other classes' test images that the patch alone turns into class ``target``."""
     others = test[images.labels[test] != target]
     stamped = np.stack([np.asarray(with_patch(Image.fromarray(images.pixels[i]), args.patch_size)) for i in others])
-    probs = run_model(model, spec, stamped, runtime, progress=False).probs
+    probs = run_model(model, spec, stamped, runtime, batch_size=PRODUCT.eval_batch_size, progress=False).probs
     return float((probs.argmax(axis=1) == target).mean())
 
 

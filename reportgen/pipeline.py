@@ -365,6 +365,8 @@ def _probes(
         paths=config.probes,
         class_names=class_names,
         cam=config.cam,
+        batch_size=config.eval_batch_size,
+        cam_batch_size=config.cam_batch_size,
         out_dir=stage,
         progress=config.progress,
     )

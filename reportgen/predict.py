@@ -30,7 +30,7 @@ def run_model(
     pixels: np.ndarray,
     runtime: Runtime,
     *,
-    batch_size: int = 32,
+    batch_size: int,
     embeddings: bool = False,
     desc: str = "Predicting",
     progress: bool = True,

@@ -28,11 +28,13 @@ def classify_probes(
     paths: Sequence[Path],
     class_names: tuple[str, ...],
     cam: bool,
+    batch_size: int,
+    cam_batch_size: int,
     out_dir: Path,
     progress: bool,
 ) -> tuple[ProbeResult, ...]:
     """Each probe's top classes, with its thumbnail and (with ``cam``) the top class's overlay under ``out_dir``."""
-    probs = run_model(model, spec, pixels, runtime, progress=False).probs
+    probs = run_model(model, spec, pixels, runtime, batch_size=batch_size, progress=False).probs
     top = np.argsort(-probs, axis=1, kind="stable")[:, : min(TOP_CLASSES, len(class_names))]
     probes = tuple(
         ProbeResult(
@@ -44,7 +46,7 @@ def classify_probes(
     cams = None
     if cam:
         requests = [(i, int(top[i, 0])) for i in range(len(pixels))]
-        cams = compute_cams(model, spec, pixels, requests, runtime, progress=progress)
+        cams = compute_cams(model, spec, pixels, requests, runtime, batch_size=cam_batch_size, progress=progress)
     index_of = {probe.name: i for i, probe in enumerate(probes)}
     if len(index_of) < len(probes):  # two probes with one file name: key by position instead
         probes = tuple(dataclasses.replace(p, name=f"{i + 1}: {p.name}") for i, p in enumerate(probes))

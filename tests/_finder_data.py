@@ -34,7 +34,9 @@ def embed(pixels: np.ndarray, num_classes: int) -> np.ndarray:
     from reportgen.runtime import resolve_runtime
 
     model, spec = build_model("efficientnet_lite0", num_classes, "DEFAULT")
-    return run_model(model, spec, pixels, resolve_runtime("cpu"), embeddings=True, progress=False).embeddings
+    return run_model(
+        model, spec, pixels, resolve_runtime("cpu"), batch_size=32, embeddings=True, progress=False
+    ).embeddings
 
 
 @lru_cache(maxsize=4)

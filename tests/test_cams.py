@@ -16,7 +16,7 @@ def test_batched_cams_match_one_at_a_time_and_leave_parameters_trainable(tiny_mo
     assert batched.keys == ((0, 0), (1, 2), (2, 1), (0, 1), (4, 2))
     assert batched.maps.shape == (5, 32, 32) and batched.maps.min() >= 0 and batched.maps.max() <= 1
     for key in batched.keys:
-        single = compute_cams(model, spec, pixels, [key], runtime, progress=False)
+        single = compute_cams(model, spec, pixels, [key], runtime, batch_size=1, progress=False)
         np.testing.assert_allclose(batched.get(*key), single.get(*key), atol=1e-4)
     assert not np.allclose(batched.get(0, 0), batched.get(0, 1))  # the target class matters
     assert all(p.requires_grad for p in model.parameters())

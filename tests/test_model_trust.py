@@ -43,7 +43,7 @@ def test_collapse_detector_fires_on_corrupted_batchnorm_statistics(tmp_path: Pat
     images = load_images(scan, spec.image_size, progress=False)
     splits = split_dataset(images.labels, images.class_names, SplitConfig(), 0, images.root)
     runtime = resolve_runtime("cpu", "auto")
-    features = run_model(model, spec, images.pixels, runtime, embeddings=True, progress=False).embeddings
+    features = run_model(model, spec, images.pixels, runtime, batch_size=32, embeddings=True, progress=False).embeddings
     train_idx, val_idx = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "val")
     probe = fit_linear_probe(features[train_idx], images.labels[train_idx], num_classes=len(scan.class_names), seed=0)
     config = dataclasses.replace(RECIPES["default"], epochs=1)
@@ -63,7 +63,7 @@ def test_collapse_detector_fires_on_corrupted_batchnorm_statistics(tmp_path: Pat
     )
 
     def check():
-        predicted = run_model(model, spec, images.pixels, runtime, progress=False).probs.argmax(1)
+        predicted = run_model(model, spec, images.pixels, runtime, batch_size=32, progress=False).probs.argmax(1)
         probe_ref, majority = references(
             labels=images.labels, splits=splits, class_names=scan.class_names, probe_probs=probe.probs(features)
         )

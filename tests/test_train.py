@@ -72,7 +72,12 @@ def test_training_learns_and_is_reproducible(tiny_model) -> None:
         torch.manual_seed(0)
         model, spec = tiny_model[0].__class__(3), tiny_model[1]
         history = _train(model, spec, config, seed=5)
-        results.append((history, run_model(model, spec, PIXELS, resolve_runtime("cpu", "fp32"), progress=False).probs))
+        results.append(
+            (
+                history,
+                run_model(model, spec, PIXELS, resolve_runtime("cpu", "fp32"), batch_size=32, progress=False).probs,
+            )
+        )
     (h1, p1), (h2, p2) = results
     assert len(h1.epochs) == 6
     assert h1.epochs[-1].train_loss < h1.epochs[0].train_loss
@@ -141,9 +146,9 @@ def test_probe_head_init_starts_from_the_probe(tiny_model) -> None:
     model, spec = tiny_model
     model.fc, spec = NormalisedLinear(8, 3), dataclasses.replace(spec, normalised_head=True)
     runtime = resolve_runtime("cpu", "fp32")
-    features = run_model(model, spec, PIXELS, runtime, embeddings=True, progress=False).embeddings
+    features = run_model(model, spec, PIXELS, runtime, batch_size=32, embeddings=True, progress=False).embeddings
     probe = fit_linear_probe(features[TRAIN_IDX], LABELS[TRAIN_IDX], num_classes=3, seed=0)
     history = _train(model, spec, TrainConfig(epochs=0, head_init="probe", keep="best"), seed=0, probe=probe)
-    after = run_model(model, spec, PIXELS, runtime, progress=False).probs
+    after = run_model(model, spec, PIXELS, runtime, batch_size=32, progress=False).probs
     assert history.kept == 0 and history.epochs == ()
     assert np.allclose(after, probe.probs(features), atol=1e-4)

@@ -27,7 +27,7 @@ def compute_cams(
     requests: Sequence[tuple[int, int]],
     runtime: Runtime,
     *,
-    batch_size: int = 16,
+    batch_size: int,
     progress: bool = True,
 ) -> CamMaps:
     """Grad-CAM for each ``(image index, class index)`` request, many images and targets per call.
