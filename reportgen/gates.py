@@ -145,29 +145,28 @@ def _class_field(read: Callable[[ClassMetrics], float]) -> LookupFn:
     return lookup
 
 
-def _worst(read: Callable[[ClassMetrics], float]) -> LookupFn:
-    """The lowest per-class value, noting its class."""
+def _over_classes(read: Callable[[ClassMetrics], float], *, worst: bool) -> LookupFn:
+    """The lowest per-class value (noting its class) with ``worst``, else the mean over the classes."""
 
     def lookup(report: Report, _class_name: str | None) -> Lookup:
         rows = report.metrics.per_class
         if not rows:
             return Lookup(None, "no per-class metrics in the results")
-        worst = min(rows, key=read)
-        return Lookup(float(read(worst)), f"class '{worst.class_name}'")
+        if not worst:
+            return Lookup(sum(float(read(r)) for r in rows) / len(rows))
+        lowest = min(rows, key=read)
+        return Lookup(float(read(lowest)), f"class '{lowest.class_name}'")
 
     return lookup
 
 
-def _mean(read: Callable[[ClassMetrics], float]) -> LookupFn:
-    """The mean of a per-class value over the classes."""
+def _audit_count(metric: str, check: str, attr: str) -> MetricDef:
+    """A count of the audit block's ``check`` (e.g. ``label_issues.total``) as a fail-over gate metric."""
 
-    def lookup(report: Report, _class_name: str | None) -> Lookup:
-        rows = report.metrics.per_class
-        if not rows:
-            return Lookup(None, "no per-class metrics in the results")
-        return Lookup(sum(float(read(r)) for r in rows) / len(rows))
+    def read(report: Report) -> float | None:
+        return _then(getattr(_audit(report), check), lambda view: getattr(view, attr))
 
-    return lookup
+    return _metric_def(metric, _field(f"audit.{check}.{attr}", read), gate=OVER, fraction=False)
 
 
 def _class_images(report: Report, class_name: str | None) -> Lookup:
@@ -202,9 +201,9 @@ METRICS: dict[str, MetricDef] = {
     for m in (
         _metric_def("accuracy", _field("metrics.accuracy", lambda r: r.metrics.accuracy)),
         _metric_def("macro_f1", _field("metrics.macro_f1", lambda r: r.metrics.macro_f1)),
-        _metric_def("macro_recall", _mean(lambda m: m.recall)),
-        _metric_def("min_recall", _worst(lambda m: m.recall)),
-        _metric_def("min_f1", _worst(lambda m: m.f1)),
+        _metric_def("macro_recall", _over_classes(lambda m: m.recall, worst=False)),
+        _metric_def("min_recall", _over_classes(lambda m: m.recall, worst=True)),
+        _metric_def("min_f1", _over_classes(lambda m: m.f1, worst=True)),
         _metric_def("precision", _class_field(lambda m: m.precision), per_class=True),
         _metric_def("recall", _class_field(lambda m: m.recall), per_class=True),
         _metric_def("f1", _class_field(lambda m: m.f1), per_class=True),
@@ -218,32 +217,10 @@ METRICS: dict[str, MetricDef] = {
         _metric_def(
             "skipped_files", _field("dataset.skipped", lambda r: len(r.dataset.skipped)), gate=OVER, fraction=False
         ),
-        _metric_def(
-            "suspected_label_errors",
-            _field("audit.label_issues.total", lambda r: _then(_audit(r).label_issues, lambda c: c.total)),
-            gate=OVER,
-            fraction=False,
-        ),
-        _metric_def(
-            "duplicates_across_splits",
-            _field("audit.duplicates.across_splits", lambda r: _then(_audit(r).duplicates, lambda c: c.across_splits)),
-            gate=OVER,
-            fraction=False,
-        ),
-        _metric_def(
-            "duplicates_across_classes",
-            _field(
-                "audit.duplicates.across_classes", lambda r: _then(_audit(r).duplicates, lambda c: c.across_classes)
-            ),
-            gate=OVER,
-            fraction=False,
-        ),
-        _metric_def(
-            "duplicates",
-            _field("audit.duplicates.total", lambda r: _then(_audit(r).duplicates, lambda c: c.total)),
-            gate=OVER,
-            fraction=False,
-        ),
+        _audit_count("suspected_label_errors", "label_issues", "total"),
+        _audit_count("duplicates_across_splits", "duplicates", "across_splits"),
+        _audit_count("duplicates_across_classes", "duplicates", "across_classes"),
+        _audit_count("duplicates", "duplicates", "total"),
         _metric_def(
             "ece", _field("audit.calibration.ece", lambda r: _then(_audit(r).calibration, lambda c: c.ece)), gate=OVER
         ),

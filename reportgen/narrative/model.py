@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from reportgen.analysis.model_check import (
     CAUTION,
     COLLAPSE_DROP,
@@ -96,57 +94,29 @@ def model_notes(check: ModelCheck) -> tuple[str, ...]:
 
 def problem_clause(problem: ModelProblem, check: ModelCheck) -> str:
     """The problem as a clause with its numbers, e.g. ``it collapsed: validation accuracy fell from ...``."""
-    return _CLAUSES[problem.kind](problem.values, check)
+    return _CLAUSES[problem.kind].format(**_clause_words(problem.values, check))
 
 
-def _collapse(v: dict[str, float], _check: ModelCheck) -> str:
-    return (
-        f"it collapsed: validation accuracy fell from {_pct(v['best_val_accuracy'])} at epoch "
-        f"{int(v['best_epoch'])} to {_pct(v['val_accuracy'])} in the model kept (epoch {int(v['epoch'])})"
-    )
+def _clause_words(values: dict[str, float], check: ModelCheck) -> dict[str, str]:
+    """A problem's numbers as words: accuracies in percent, epochs as counts, losses as numbers."""
+    words = {key: _pct(value) if key.endswith("accuracy") else fmt_number(value) for key, value in values.items()}
+    words.update({key: str(int(values[key])) for key in ("epoch", "best_epoch") if key in values})
+    if "epochs" in values:
+        words["epochs"] = fmt_plural(int(values["epochs"]), "epoch")
+    return {**words, "kept_epoch": str(check.kept_epoch), "majority": check.majority.detail}
 
 
-def _unstable(v: dict[str, float], check: ModelCheck) -> str:
-    return (
-        f"training was unstable: validation accuracy fell from {_pct(v['best_val_accuracy'])} at epoch "
-        f"{int(v['best_epoch'])} to {_pct(v['val_accuracy'])} at epoch {int(v['epoch'])}; the kept epoch "
-        f"({check.kept_epoch}) is not affected"
-    )
-
-
-def _at_majority(v: dict[str, float], check: ModelCheck) -> str:
-    return (
-        f"it is no better than always answering {check.majority.detail} (validation accuracy "
-        f"{_pct(v['val_accuracy'])} against {_pct(v['majority_val_accuracy'])})"
-    )
-
-
-def _below_probe(v: dict[str, float], _check: ModelCheck) -> str:
-    return (
-        f"it is weaker than a linear probe on its own starting features (validation accuracy "
-        f"{_pct(v['val_accuracy'])} against {_pct(v['probe_val_accuracy'])})"
-    )
-
-
-def _undertrained(v: dict[str, float], _check: ModelCheck) -> str:
-    return (
-        f"the validation loss was still falling at the last of {fmt_plural(int(v['epochs']), 'epoch')} "
-        f"({fmt_number(v['val_loss'])} after {fmt_number(v['before'])}): more epochs may help"
-    )
-
-
-def _overfit(v: dict[str, float], _check: ModelCheck) -> str:
-    return (
-        f"it fits its training images far better than new ones (training accuracy {_pct(v['train_accuracy'])} "
-        f"against validation {_pct(v['val_accuracy'])})"
-    )
-
-
-_CLAUSES: dict[str, Callable[[dict[str, float], ModelCheck], str]] = {
-    "collapse": _collapse,
-    "unstable": _unstable,
-    "at_majority": _at_majority,
-    "below_probe": _below_probe,
-    "undertrained": _undertrained,
-    "overfit": _overfit,
+_CLAUSES: dict[str, str] = {  # problem kind -> its clause, filled from the problem's values
+    "collapse": "it collapsed: validation accuracy fell from {best_val_accuracy} at epoch {best_epoch} to "
+    "{val_accuracy} in the model kept (epoch {epoch})",
+    "unstable": "training was unstable: validation accuracy fell from {best_val_accuracy} at epoch {best_epoch} "
+    "to {val_accuracy} at epoch {epoch}; the kept epoch ({kept_epoch}) is not affected",
+    "at_majority": "it is no better than always answering {majority} (validation accuracy {val_accuracy} "
+    "against {majority_val_accuracy})",
+    "below_probe": "it is weaker than a linear probe on its own starting features (validation accuracy "
+    "{val_accuracy} against {probe_val_accuracy})",
+    "undertrained": "the validation loss was still falling at the last of {epochs} ({val_loss} after {before}): "
+    "more epochs may help",
+    "overfit": "it fits its training images far better than new ones (training accuracy {train_accuracy} "
+    "against validation {val_accuracy})",
 }
