@@ -48,6 +48,7 @@ from reportgen.analysis.shortcuts import find_shortcuts
 from reportgen.config import RECIPES
 from reportgen.data import LoadedImages, decode_image, load_images, scan_dataset, split_dataset
 from reportgen.model import ModelSpec, build_model
+from reportgen.narrative.audit import calibration_text
 from reportgen.predict import run_model
 from reportgen.predictions import Predictions, maps_by_class
 from reportgen.runtime import Runtime, resolve_runtime
@@ -162,7 +163,7 @@ def check_labels(args: argparse.Namespace, runtime: Runtime, root: Path) -> None
     _label_redraws(emb, clean_labels, before, k, args)
     # a variant a run does not compute: the calibration of the label check's out-of-sample probabilities
     cal = compute_calibration(probs, images.labels, seed=PRODUCT.seed)
-    print(f"calibration of the out-of-sample probabilities: {calibration_verdict(cal).text}")
+    print(f"calibration of the out-of-sample probabilities: {calibration_text(cal, calibration_verdict(cal))}")
 
 
 def _flag_set(emb: np.ndarray, labels: np.ndarray, k: int, seed: int) -> set[int]:
@@ -408,7 +409,7 @@ def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode
     expected = {target} if patched else set()
     print(f"flagged classes {sorted(result.flagged)}, planted {sorted(expected)}")
     cal = compute_calibration(tested.probs, tested.labels, seed=args.seed)  # as run_checks calls it
-    print(f"calibration of the fine-tuned model on the test split: {calibration_verdict(cal).text}")
+    print(f"calibration of the fine-tuned model on the test split: {calibration_text(cal, calibration_verdict(cal))}")
 
 
 def _fine_tune(

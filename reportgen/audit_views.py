@@ -3,7 +3,8 @@
 The finders in ``reportgen.analysis`` speak in image and class indices; the builders here turn their results
 into the views of ``reportgen.audit``, write thumbnails for the first ones through an :data:`AssetFn`, and
 hand the class narratives their per-class facts (:func:`class_facts`). The views' texts (what a tier meant,
-how a check worked, its rule) come from ``reportgen.narrative.audit``.
+how a check worked, its rule, the calibration verdict) come from
+``reportgen.narrative.audit``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from reportgen.narrative.audit import (
     LIKELY_WRONG_MEANING,
     NO_CLASS_MEANING,
     WORTH_A_LOOK_MEANING,
+    calibration_text,
     duplicate_threshold_text,
     label_caution,
     label_method_text,
@@ -264,7 +266,7 @@ def calibration_view(cal: Calibration, verdict: CalibrationVerdict) -> Calibrati
         brier=round(cal.brier, 4),
         readable_as_probabilities=verdict.readable_as_probabilities,
         direction=verdict.direction,
-        text=verdict.text,
+        text=calibration_text(cal, verdict),
     )
 
 
@@ -291,11 +293,12 @@ def shortcut_view(shortcuts: Shortcuts, class_names: Sequence[str]) -> ShortcutC
 
 def stamp_view(stamps: Stamps, class_names: Sequence[str]) -> StampCheck:
     """Per-class fixed-pattern figures and flags, by class name."""
+    t = stamps.thresholds
     classes = tuple(
         StampClass(class_names[c.class_idx], c.n_images, c.fixed_cells, c.area, c.region, c.flagged, c.reason)
         for c in stamps.classes
     )
-    return StampCheck(classes, tuple(class_names[i] for i in stamps.flagged), stamp_rule(stamps.thresholds))
+    return StampCheck(classes, tuple(class_names[i] for i in stamps.flagged), stamp_rule(t))
 
 
 def health_view(

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from reportgen.analysis.calibration import calibration_verdict, compute_calibration
+from reportgen.narrative.audit import calibration_text
 
 
 def _scores(conf: np.ndarray, right: np.ndarray, n_classes: int = 3, seed: int = 0):
@@ -60,7 +61,7 @@ def test_verdict_recovers_known_calibration(shift, direction):
     verdict = calibration_verdict(cal)
     assert verdict.direction == direction
     assert verdict.readable_as_probabilities == (direction == "calibrated")
-    assert f"{cal.ece:.3f}" in verdict.text
+    assert f"{cal.ece:.3f}" in calibration_text(cal, verdict)
 
 
 def test_noise_floor_shrinks_with_more_images():
@@ -76,7 +77,7 @@ def test_small_sample_is_called_rough_and_result_is_json_able():
     probs, labels = _scores(np.full(20, 0.99), np.arange(20) < 10)
     cal = compute_calibration(probs, labels, seed=0)
     verdict = calibration_verdict(cal)
-    assert verdict.direction == "over-confident" and "rough" in verdict.text
+    assert verdict.direction == "over-confident" and verdict.small_sample and "rough" in calibration_text(cal, verdict)
     json.dumps(dataclasses.asdict(cal), allow_nan=False)
     json.dumps(dataclasses.asdict(verdict), allow_nan=False)
 
@@ -85,6 +86,7 @@ def test_empty_input_and_validation():
     cal = compute_calibration(np.zeros((0, 3)), np.zeros(0, int), seed=0)
     assert cal.n_images == 0 and cal.ece == 0.0
     assert not calibration_verdict(cal).readable_as_probabilities
+    assert calibration_text(cal, calibration_verdict(cal)) == "No images to measure calibration on."
     with pytest.raises(ValueError, match="probs"):
         compute_calibration(np.zeros((3, 3)), np.zeros(2, int), seed=0)
 
@@ -106,3 +108,4 @@ def test_errors_that_cancel_on_average_are_mixed():
     assert abs(cal.confidence_gap) < 0.01 and cal.ece > 0.4
     verdict = calibration_verdict(cal)
     assert verdict.direction == "mixed" and not verdict.readable_as_probabilities
+    assert verdict.example is not None and verdict.example.count == 200 and verdict.example.upper == 1.0

@@ -17,6 +17,7 @@ import numpy as np
 
 DEFAULT_BINS = 15  # Guo et al.'s choice; with a few hundred test images most bins above 0.5 stay populated
 DEFAULT_TOLERANCE = 0.05  # an ECE at most this is read as calibrated whatever the sample size
+SMALL_SAMPLE = 100  # fewer images than this: the estimate is called rough
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,17 @@ class Calibration:
 
 @dataclass(frozen=True)
 class CalibrationVerdict:
-    """Plain-words reading of a :class:`Calibration`."""
+    """Whether a :class:`Calibration`'s scores read as probabilities, with the limits the figures were held to.
+
+    The sentence that says it is ``reportgen.narrative.audit.calibration_text``.
+    """
 
     readable_as_probabilities: bool
-    direction: str  # "calibrated" | "over-confident" | "under-confident" | "mixed"
-    text: str  # one or two sentences for the report, numbers included
+    direction: str  # "calibrated" | "over-confident" | "under-confident" | "mixed" ("calibrated" with no images)
+    ece_limit: float  # the ECE passes at most this: max(tolerance, ECE noise floor)
+    gap_limit: float  # |mean confidence - accuracy| passes at most this: max(tolerance, gap noise floor)
+    small_sample: bool  # fewer than SMALL_SAMPLE images: the estimate is rough
+    example: ReliabilityBin | None  # when not readable: the most populated bin, an example of the error
 
 
 def compute_calibration(
@@ -166,32 +173,19 @@ def calibration_verdict(cal: Calibration, *, tolerance: float = DEFAULT_TOLERANC
         cal: figures from :func:`compute_calibration`.
         tolerance: error a reader may ignore (default 0.05: scores off by 5 points).
     """
-    if cal.n_images == 0:
-        return CalibrationVerdict(False, "calibrated", "No images to measure calibration on.")
     ece_limit = max(tolerance, cal.ece_noise_floor)
     gap_limit = max(tolerance, cal.gap_noise_floor)
-    figures = (
-        f"ECE {cal.ece:.3f} over {cal.n_images} images ({cal.n_bins} bins, limit {ece_limit:.3f}); "
-        f"mean confidence {cal.mean_confidence:.1%} vs accuracy {cal.accuracy:.1%} "
-        f"(gap {cal.confidence_gap:+.3f}, limit ±{gap_limit:.3f})"
-    )
-    small = " With so few images the estimate is rough." if cal.n_images < 100 else ""
+    small = cal.n_images < SMALL_SAMPLE
+    if cal.n_images == 0:
+        return CalibrationVerdict(False, "calibrated", ece_limit, gap_limit, small, None)
     if abs(cal.confidence_gap) > gap_limit:
         direction = "over-confident" if cal.confidence_gap > 0 else "under-confident"
-        text = f"The scores are {direction} and should not be read as probabilities: {figures}.{_example(cal)}"
-        return CalibrationVerdict(False, direction, text + small)
+        return CalibrationVerdict(False, direction, ece_limit, gap_limit, small, _busiest(cal))
     if cal.ece > ece_limit:
-        text = (
-            "The scores are mis-calibrated, too high in some confidence ranges and too low in others, "
-            f"so they should not be read as probabilities: {figures}.{_example(cal)}"
-        )
-        return CalibrationVerdict(False, "mixed", text + small)
-    return CalibrationVerdict(True, "calibrated", f"The scores can be read as probabilities: {figures}.{small}")
+        return CalibrationVerdict(False, "mixed", ece_limit, gap_limit, small, _busiest(cal))
+    return CalibrationVerdict(True, "calibrated", ece_limit, gap_limit, small, None)
 
 
-def _example(cal: Calibration) -> str:
-    busiest = max((b for b in cal.bins if b.count), key=lambda b: (b.count, b.upper))
-    return (
-        f" For example, the {busiest.count} images scored {busiest.lower:.0%}–{busiest.upper:.0%} "
-        f"(mean {busiest.mean_confidence:.0%}) were right {busiest.accuracy:.0%} of the time."
-    )
+def _busiest(cal: Calibration) -> ReliabilityBin:
+    """The most populated bin (the higher one on a tie)."""
+    return max((b for b in cal.bins if b.count), key=lambda b: (b.count, b.upper))

@@ -1,6 +1,7 @@
-"""Words of the audit chapter: what each tier meant, how a check worked and the rule it applied (pure).
+"""Words of the audit chapter: what each tier meant, how a check worked, its rule and its results (pure).
 
-``reportgen.audit_views`` builds the chapter's views and takes their texts from here.
+``reportgen.audit_views`` builds the chapter's views and takes their texts from here: the rules, the
+calibration verdict.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 from reportgen.narrative.format import fmt_percent
 
 if TYPE_CHECKING:
+    from reportgen.analysis.calibration import Calibration, CalibrationVerdict, ReliabilityBin
     from reportgen.analysis.shortcuts import ShortcutThresholds
     from reportgen.analysis.stamps import StampThresholds
 
@@ -91,4 +93,35 @@ def stamp_rule(t: StampThresholds) -> str:
         f"{fmt_percent(t.min_share, 0)} of the class's images have its typical colour there (every channel within "
         f"{t.tolerance:g}) and that share exceeds the other classes' by {fmt_percent(t.min_excess, 0)} or more; a "
         f"class with at least {t.min_cells} fixed cells and {t.min_images} images is flagged."
+    )
+
+
+def calibration_text(cal: Calibration, verdict: CalibrationVerdict) -> str:
+    """The calibration verdict in one or two sentences, with the figures and the limits they were held to."""
+    if cal.n_images == 0:
+        return "No images to measure calibration on."
+    figures = (
+        f"ECE {cal.ece:.3f} over {cal.n_images} images ({cal.n_bins} bins, limit {verdict.ece_limit:.3f}); "
+        f"mean confidence {fmt_percent(cal.mean_confidence)} vs accuracy {fmt_percent(cal.accuracy)} "
+        f"(gap {cal.confidence_gap:+.3f}, limit ±{verdict.gap_limit:.3f})"
+    )
+    rough = " With so few images the estimate is rough." if verdict.small_sample else ""
+    if verdict.readable_as_probabilities:
+        return f"The scores can be read as probabilities: {figures}.{rough}"
+    if verdict.direction == "mixed":
+        opening = (
+            "The scores are mis-calibrated, too high in some confidence ranges and too low in others, "
+            "so they should not be read as probabilities"
+        )
+    else:
+        opening = f"The scores are {verdict.direction} and should not be read as probabilities"
+    example = "" if verdict.example is None else _calibration_example(verdict.example)
+    return f"{opening}: {figures}.{example}{rough}"
+
+
+def _calibration_example(b: ReliabilityBin) -> str:
+    """How one bin's scores compare with how often they were right."""
+    return (
+        f" For example, the {b.count} images scored {fmt_percent(b.lower, 0)}–{fmt_percent(b.upper, 0)} "
+        f"(mean {fmt_percent(b.mean_confidence, 0)}) were right {fmt_percent(b.accuracy, 0)} of the time."
     )
