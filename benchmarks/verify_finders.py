@@ -48,7 +48,7 @@ from reportgen.analysis.shortcuts import find_shortcuts
 from reportgen.config import RECIPES
 from reportgen.data import LoadedImages, decode_image, load_images, scan_dataset, split_dataset
 from reportgen.model import ModelSpec, build_model
-from reportgen.narrative.audit import calibration_text
+from reportgen.narrative.audit import calibration_text, shortcut_reason
 from reportgen.predict import run_model
 from reportgen.predictions import Predictions, maps_by_class
 from reportgen.runtime import Runtime, resolve_runtime
@@ -460,7 +460,7 @@ def _print_evidence(result, class_names: tuple[str, ...]) -> None:
             f"border {ev.border_share:.2f} concentration {ev.concentration:.2f}"
         )
         for flag in ev.flags:
-            print(f"      FLAG {flag.code}: {flag.reason}")
+            print(f"      FLAG {flag.code}: {shortcut_reason(flag, result.thresholds)}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 The finders in ``reportgen.analysis`` speak in image and class indices; the builders here turn their results
 into the views of ``reportgen.audit``, write thumbnails for the first ones through an :data:`AssetFn`, and
 hand the class narratives their per-class facts (:func:`class_facts`). The views' texts (what a tier meant,
-how a check worked, its rule, the calibration verdict) come from
+how a check worked, its rule, the calibration verdict, why a class was flagged) come from
 ``reportgen.narrative.audit``.
 """
 
@@ -56,6 +56,7 @@ from reportgen.narrative.audit import (
     duplicate_threshold_text,
     label_caution,
     label_method_text,
+    shortcut_reason,
     shortcut_rule,
     stamp_rule,
 )
@@ -284,7 +285,7 @@ def shortcut_view(shortcuts: Shortcuts, class_names: Sequence[str]) -> ShortcutC
             round(c.consistency, 3),
             round(c.peak_spread, 3),
             bool(c.flags),
-            tuple(f.reason for f in c.flags),
+            tuple(shortcut_reason(f, t) for f in c.flags),
         )
         for c in shortcuts.classes
     )

@@ -1,11 +1,12 @@
-"""The audit checks' result sentences, from hand-made facts: the calibration verdict."""
+"""The audit checks' result sentences, from hand-made facts: calibration verdict, shortcut reasons."""
 
 from __future__ import annotations
 
 import pytest
 
 from reportgen.analysis.calibration import Calibration, CalibrationVerdict, ReliabilityBin
-from reportgen.narrative.audit import calibration_text
+from reportgen.analysis.shortcuts import ShortcutFlag, ShortcutThresholds
+from reportgen.narrative.audit import calibration_text, shortcut_reason
 
 BUSY = ReliabilityBin(0.8, 0.866667, 60, 0.834, 0.6)
 # 80 images, 15 bins, ECE 0.1234, MCE 0.3, ECE floor 0.09, mean confidence 0.8512, accuracy 0.7, gap +0.1512,
@@ -46,3 +47,27 @@ def test_calibration_text_without_images() -> None:
     empty = Calibration(0, 15, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ())
     verdict = CalibrationVerdict(False, "calibrated", 0.05, 0.05, True, None)
     assert calibration_text(empty, verdict) == "No images to measure calibration on."
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        (
+            ShortcutFlag("fixed_position", 0.9349, 0.6, 12, "top-left", peak_spread=0.0712),
+            "the 12 maps agree (mean pairwise correlation 0.93 >= 0.6) and peak at the same spot (spread 0.07 "
+            "<= 0.15 of the side), in the top-left region, not the centre",
+        ),
+        (
+            ShortcutFlag("border", 0.614, 0.5, 12, band_area=0.36),
+            "61% of the evidence lies in the outer 10% band (> 50%; the band is 36% of the image)",
+        ),
+        (
+            ShortcutFlag("off_centre", 0.2049, 0.12, 12, "bottom-right"),
+            "the evidence's centre of mass is 0.20 of the side from the image centre (> 0.12), towards the "
+            "bottom-right",
+        ),
+    ],
+    ids=lambda v: v.code if isinstance(v, ShortcutFlag) else "",
+)
+def test_shortcut_reason_names_figure_limit_and_place(flag: ShortcutFlag, expected: str) -> None:
+    assert shortcut_reason(flag, ShortcutThresholds()) == expected

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from reportgen.analysis.shortcuts import ShortcutThresholds, class_evidence, class_mean_map, find_shortcuts
+from reportgen.narrative.audit import shortcut_reason
 
 SIZE = 64
 
@@ -53,8 +54,17 @@ def test_fixed_patch_is_flagged_with_checkable_reasons():
     assert ev.centroid[0] < 0.5 and ev.centroid[1] < 0.5
     assert ev.consistency > 0.8 and ev.peak_spread < 0.05
     fixed = next(f for f in ev.flags if f.code == "fixed_position")
-    assert fixed.value == ev.consistency and fixed.threshold == ShortcutThresholds().min_consistency
-    assert "top-left" in fixed.reason and f"{ev.consistency:.2f}" in fixed.reason
+    assert (
+        fixed.value == pytest.approx(ev.consistency, abs=1e-6)
+        and fixed.threshold == ShortcutThresholds().min_consistency
+    )
+    assert (
+        fixed.where == "top-left"
+        and fixed.n_maps == 40
+        and fixed.peak_spread == pytest.approx(ev.peak_spread, abs=1e-6)
+    )
+    reason = shortcut_reason(fixed, ShortcutThresholds())
+    assert "top-left" in reason and f"{ev.consistency:.2f}" in reason
 
 
 def test_find_shortcuts_flags_only_the_patched_class():
@@ -71,7 +81,8 @@ def test_border_evidence_is_flagged():
     maps = np.stack([np.clip(frame + 0.05 * rng.random((SIZE, SIZE)), 0, 1) for _ in range(10)])
     ev = class_evidence(maps, 0)
     assert ev.border_share > 0.8
-    assert "border" in {f.code for f in ev.flags}
+    border = next(f for f in ev.flags if f.code == "border")
+    assert border.band_area == pytest.approx(ev.border_area, abs=1e-6)
 
 
 def test_flat_maps_give_reference_figures():
@@ -106,7 +117,8 @@ def test_thresholds_are_parameters():
     strict = ShortcutThresholds(max_centre_offset=0.01, min_maps=1)
     ev = class_evidence(_blob(0.55, 0.5, 0.15)[None], 0, thresholds=strict)
     assert [f.code for f in ev.flags] == ["off_centre"]
-    assert ev.flags[0].reason.endswith("towards the right")
+    assert ev.flags[0].where == "right"
+    assert shortcut_reason(ev.flags[0], strict).endswith("towards the right")
 
 
 def test_mean_map_for_figures_and_validation():

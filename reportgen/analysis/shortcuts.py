@@ -61,12 +61,19 @@ class ShortcutThresholds:
 
 @dataclass(frozen=True)
 class ShortcutFlag:
-    """One reason to suspect a shortcut, with the figure and the limit it crossed."""
+    """One reason to suspect a shortcut: the figure, the limit it crossed, and what a reader needs to check it.
+
+    Figures are as measured, not rounded like :class:`ClassEvidence`'s. The sentence is
+    ``reportgen.narrative.audit.shortcut_reason``.
+    """
 
     code: str  # "fixed_position" | "border" | "off_centre"
-    reason: str  # a sentence a reader can check
-    value: float
-    threshold: float
+    value: float  # consistency, border share or centre offset
+    threshold: float  # its limit: min_consistency, max_border_share or max_centre_offset
+    n_maps: int  # usable maps the figures come from
+    where: str = ""  # fixed_position: the densest 3x3 region; off_centre: the direction of the centre of mass
+    peak_spread: float = 0.0  # fixed_position: the peaks' spread (at most max_peak_spread)
+    band_area: float = 0.0  # border: share of the image the border band covers
 
 
 @dataclass(frozen=True)
@@ -264,36 +271,17 @@ def _flags(figures: dict, n_usable: int, band_area: float, limits: ShortcutThres
     consistent = figures["consistency"] >= limits.min_consistency
     fixed = figures["peak_spread"] <= limits.max_peak_spread
     if consistent and fixed and figures["region"] != "centre":
+        consistency, spread = figures["consistency"], figures["peak_spread"]
         flags.append(
-            ShortcutFlag(
-                "fixed_position",
-                f"the {n_usable} maps agree (mean pairwise correlation {figures['consistency']:.2f} >= "
-                f"{limits.min_consistency:g}) and peak at the same spot (spread {figures['peak_spread']:.2f} <= "
-                f"{limits.max_peak_spread:g} of the side), in the {figures['region']} region, not the centre",
-                _r(figures["consistency"]),
-                limits.min_consistency,
-            )
+            ShortcutFlag("fixed_position", consistency, limits.min_consistency, n_usable, figures["region"], spread)
         )
     if figures["border_share"] > limits.max_border_share:
         flags.append(
-            ShortcutFlag(
-                "border",
-                f"{figures['border_share']:.0%} of the evidence lies in the outer {limits.border_width:.0%} band "
-                f"(> {limits.max_border_share:.0%}; the band is {band_area:.0%} of the image)",
-                _r(figures["border_share"]),
-                limits.max_border_share,
-            )
+            ShortcutFlag("border", figures["border_share"], limits.max_border_share, n_usable, band_area=band_area)
         )
     if figures["centre_offset"] > limits.max_centre_offset:
-        flags.append(
-            ShortcutFlag(
-                "off_centre",
-                f"the evidence's centre of mass is {figures['centre_offset']:.2f} of the side from the image centre "
-                f"(> {limits.max_centre_offset:g}), towards the {figures['direction']}",
-                _r(figures["centre_offset"]),
-                limits.max_centre_offset,
-            )
-        )
+        offset, direction = figures["centre_offset"], figures["direction"]
+        flags.append(ShortcutFlag("off_centre", offset, limits.max_centre_offset, n_usable, direction))
     return tuple(flags)
 
 

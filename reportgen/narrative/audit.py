@@ -1,7 +1,7 @@
 """Words of the audit chapter: what each tier meant, how a check worked, its rule and its results (pure).
 
 ``reportgen.audit_views`` builds the chapter's views and takes their texts from here: the rules, the
-calibration verdict.
+calibration verdict, and the reasons a class was flagged by the shortcut check.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from reportgen.narrative.format import fmt_percent
 
 if TYPE_CHECKING:
     from reportgen.analysis.calibration import Calibration, CalibrationVerdict, ReliabilityBin
-    from reportgen.analysis.shortcuts import ShortcutThresholds
+    from reportgen.analysis.shortcuts import ShortcutFlag, ShortcutThresholds
     from reportgen.analysis.stamps import StampThresholds
 
 # What each tier meant on planted data (benchmarks/planted_labels.py; README "Benchmark"): 5 % of the labels
@@ -124,4 +124,23 @@ def _calibration_example(b: ReliabilityBin) -> str:
     return (
         f" For example, the {b.count} images scored {fmt_percent(b.lower, 0)}–{fmt_percent(b.upper, 0)} "
         f"(mean {fmt_percent(b.mean_confidence, 0)}) were right {fmt_percent(b.accuracy, 0)} of the time."
+    )
+
+
+def shortcut_reason(flag: ShortcutFlag, t: ShortcutThresholds) -> str:
+    """Why the Grad-CAM shortcut check flagged a class, as a clause a reader can check against the figures."""
+    if flag.code == "fixed_position":
+        return (
+            f"the {flag.n_maps} maps agree (mean pairwise correlation {flag.value:.2f} >= {flag.threshold:g}) and "
+            f"peak at the same spot (spread {flag.peak_spread:.2f} <= {t.max_peak_spread:g} of the side), in the "
+            f"{flag.where} region, not the centre"
+        )
+    if flag.code == "border":
+        return (
+            f"{fmt_percent(flag.value, 0)} of the evidence lies in the outer {fmt_percent(t.border_width, 0)} band "
+            f"(> {fmt_percent(flag.threshold, 0)}; the band is {fmt_percent(flag.band_area, 0)} of the image)"
+        )
+    return (
+        f"the evidence's centre of mass is {flag.value:.2f} of the side from the image centre "
+        f"(> {flag.threshold:g}), towards the {flag.where}"
     )
