@@ -58,6 +58,7 @@ from reportgen.narrative.audit import (
     label_method_text,
     shortcut_reason,
     shortcut_rule,
+    stamp_reason,
     stamp_rule,
 )
 
@@ -296,7 +297,7 @@ def stamp_view(stamps: Stamps, class_names: Sequence[str]) -> StampCheck:
     """Per-class fixed-pattern figures and flags, by class name."""
     t = stamps.thresholds
     classes = tuple(
-        StampClass(class_names[c.class_idx], c.n_images, c.fixed_cells, c.area, c.region, c.flagged, c.reason)
+        StampClass(class_names[c.class_idx], c.n_images, c.fixed_cells, c.area, c.region, c.flagged, stamp_reason(c, t))
         for c in stamps.classes
     )
     return StampCheck(classes, tuple(class_names[i] for i in stamps.flagged), stamp_rule(t))

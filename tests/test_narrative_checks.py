@@ -1,4 +1,4 @@
-"""The audit checks' result sentences, from hand-made facts: calibration verdict, shortcut reasons."""
+"""The audit checks' result sentences, from hand-made facts: calibration verdict, shortcut and stamp reasons."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 
 from reportgen.analysis.calibration import Calibration, CalibrationVerdict, ReliabilityBin
 from reportgen.analysis.shortcuts import ShortcutFlag, ShortcutThresholds
-from reportgen.narrative.audit import calibration_text, shortcut_reason
+from reportgen.analysis.stamps import ClassStamp, StampThresholds
+from reportgen.narrative.audit import calibration_text, shortcut_reason, stamp_reason
 
 BUSY = ReliabilityBin(0.8, 0.866667, 60, 0.834, 0.6)
 # 80 images, 15 bins, ECE 0.1234, MCE 0.3, ECE floor 0.09, mean confidence 0.8512, accuracy 0.7, gap +0.1512,
@@ -71,3 +72,15 @@ def test_calibration_text_without_images() -> None:
 )
 def test_shortcut_reason_names_figure_limit_and_place(flag: ShortcutFlag, expected: str) -> None:
     assert shortcut_reason(flag, ShortcutThresholds()) == expected
+
+
+def test_stamp_reason_for_flagged_unflagged_and_unmeasured_classes() -> None:
+    limits = StampThresholds(grid=56)
+    flagged = ClassStamp(2, 40, True, 49, 0.0156, "top-left", 0.95, 0.912, 0.031, True)
+    assert stamp_reason(flagged, limits) == (
+        "91% of its 40 images show the same colours over 1.6% of the image in the top-left (only 3% of other "
+        "classes' images do): a stamp, watermark, frame or backdrop the model could learn instead of the object"
+    )
+    assert stamp_reason(ClassStamp(0, 40, True, 2, 0.0006, "top", 0.6, 0.6, 0.1, False), limits) == ""
+    unmeasured = ClassStamp(1, 1, False, 0, 0.0, "", 0.0, 0.0, 0.0, False)
+    assert stamp_reason(unmeasured, limits) == "too few images to measure"

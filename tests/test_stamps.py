@@ -11,6 +11,7 @@ from PIL import Image
 
 from reportgen.analysis.stamps import StampThresholds, find_stamps
 from reportgen.data import decode_image
+from reportgen.narrative.audit import stamp_reason
 
 
 def _noise_images(n: int, seed: int) -> np.ndarray:
@@ -27,7 +28,10 @@ def test_patch_on_one_class_is_flagged_with_its_region() -> None:
     result = find_stamps(pixels, labels, 3, thresholds=StampThresholds(grid=16))
     assert result.flagged == (2,)
     stamp = result.classes[2]
-    assert stamp.region == "bottom-right" and stamp.fixed_cells >= 9 and "20 images" in stamp.reason
+    assert stamp.region == "bottom-right" and stamp.fixed_cells >= 9 and stamp.measured
+    assert stamp.match_share > 0.9 and stamp.other_share < 0.1
+    assert "20 images" in stamp_reason(stamp, result.thresholds)
+    assert stamp_reason(result.classes[0], result.thresholds) == ""
     assert not result.classes[0].flagged and not result.classes[1].flagged
 
 
@@ -39,6 +43,11 @@ def test_no_patch_no_flag_and_tiny_classes_are_not_flagged() -> None:
     pixels[labels == 1, 0:16, 0:16] = 0  # a shared black corner, but only 5 images
     result = find_stamps(pixels, labels, 2, thresholds=StampThresholds(grid=16))
     assert result.flagged == () and result.classes[1].fixed_cells > 0
+    labels = np.array([0] * 59 + [1])
+    result = find_stamps(pixels, labels, 2, thresholds=StampThresholds(grid=16))
+    assert not result.classes[1].measured and stamp_reason(result.classes[1], result.thresholds) == (
+        "too few images to measure"
+    )
 
 
 @pytest.mark.e2e

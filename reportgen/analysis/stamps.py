@@ -33,16 +33,21 @@ class StampThresholds:
 
 @dataclass(frozen=True)
 class ClassStamp:
-    """How much of one class's image area is the same on every image."""
+    """How much of one class's image area is the same on every image.
+
+    The sentence for a flagged class is ``reportgen.narrative.audit.stamp_reason``.
+    """
 
     class_idx: int
     n_images: int
+    measured: bool  # False when the class or the other classes have fewer than 2 images: nothing below is measured
     fixed_cells: int  # cells that barely vary within the class although they vary elsewhere
     area: float  # share of the image those cells cover
     region: str  # 3x3 region of their centre of mass, e.g. "top-left"; "" when there are none
     max_share: float  # largest share of the class's images matching its typical colour in any one cell
+    match_share: float  # mean over the fixed cells of that share (0 when there are none), not rounded
+    other_share: float  # the same share for the other classes' images, not rounded
     flagged: bool
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -90,23 +95,23 @@ def _class_stamp(cells: np.ndarray, labels: np.ndarray, class_idx: int, limits: 
     mine, others = cells[labels == class_idx], cells[labels != class_idx]
     n = len(mine)
     if n < 2 or len(others) < 2:
-        return ClassStamp(class_idx, n, 0, 0.0, "", 0.0, False, "too few images to measure")
+        return ClassStamp(class_idx, n, False, 0, 0.0, "", 0.0, 0.0, 0.0, False)
     typical = np.median(mine, axis=0)  # (g, g, 3): the class's typical colour of every cell
     share = _matching_share(mine, typical, limits.tolerance)
     other_share = _matching_share(others, typical, limits.tolerance)
     fixed = (share >= limits.min_share) & (share - other_share >= limits.min_excess)
     count = int(fixed.sum())
-    region = _region(fixed) if count else ""
-    flagged = count >= limits.min_cells and n >= limits.min_images
-    reason = ""
-    if flagged:
-        reason = (
-            f"{share[fixed].mean():.0%} of its {n} images show the same colours over {count / fixed.size:.1%} of "
-            f"the image in the {region} (only {other_share[fixed].mean():.0%} of other classes' images do): "
-            "a stamp, watermark, frame or backdrop the model could learn instead of the object"
-        )
     return ClassStamp(
-        class_idx, n, count, round(count / fixed.size, 4), region, round(float(share.max()), 4), flagged, reason
+        class_idx,
+        n,
+        measured=True,
+        fixed_cells=count,
+        area=round(count / fixed.size, 4),
+        region=_region(fixed) if count else "",
+        max_share=round(float(share.max()), 4),
+        match_share=float(share[fixed].mean()) if count else 0.0,
+        other_share=float(other_share[fixed].mean()) if count else 0.0,
+        flagged=count >= limits.min_cells and n >= limits.min_images,
     )
 
 

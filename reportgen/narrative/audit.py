@@ -1,7 +1,7 @@
 """Words of the audit chapter: what each tier meant, how a check worked, its rule and its results (pure).
 
 ``reportgen.audit_views`` builds the chapter's views and takes their texts from here: the rules, the
-calibration verdict, and the reasons a class was flagged by the shortcut check.
+calibration verdict, and the reasons a class was flagged by the shortcut and fixed-pattern checks.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from reportgen.narrative.format import fmt_percent
 if TYPE_CHECKING:
     from reportgen.analysis.calibration import Calibration, CalibrationVerdict, ReliabilityBin
     from reportgen.analysis.shortcuts import ShortcutFlag, ShortcutThresholds
-    from reportgen.analysis.stamps import StampThresholds
+    from reportgen.analysis.stamps import ClassStamp, StampThresholds
 
 # What each tier meant on planted data (benchmarks/planted_labels.py; README "Benchmark"): 5 % of the labels
 # flipped in food9-64px, clothing-mini and food101-pss, three draws each, means over the three sets.
@@ -143,4 +143,18 @@ def shortcut_reason(flag: ShortcutFlag, t: ShortcutThresholds) -> str:
     return (
         f"the evidence's centre of mass is {flag.value:.2f} of the side from the image centre "
         f"(> {flag.threshold:g}), towards the {flag.where}"
+    )
+
+
+def stamp_reason(stamp: ClassStamp, t: StampThresholds) -> str:
+    """Why the fixed-pattern check flagged a class; "" for a class it did not flag, or why it could not measure."""
+    if not stamp.measured:
+        return "too few images to measure"
+    if not stamp.flagged:
+        return ""
+    return (
+        f"{fmt_percent(stamp.match_share, 0)} of its {stamp.n_images} images show the same colours over "
+        f"{fmt_percent(stamp.fixed_cells / t.grid**2)} of the image in the {stamp.region} (only "
+        f"{fmt_percent(stamp.other_share, 0)} of other classes' images do): a stamp, watermark, frame or "
+        "backdrop the model could learn instead of the object"
     )
