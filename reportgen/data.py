@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 from tqdm import tqdm
 
 from reportgen.config import SplitConfig
@@ -209,7 +211,7 @@ def decode_image(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
     """Decode image bytes to an RGB ``(size, size, 3)`` uint8 array, EXIF orientation applied."""
     if not data:
         raise _Unusable("empty file (0 bytes)")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _strict_decoding():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(io.BytesIO(data)) as img:
             mode = img.mode
@@ -225,6 +227,20 @@ def decode_image(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
     array = np.asarray(_fit(rgb, size), dtype=np.uint8)
     info = _image_info(array, width, height, mode, hashlib.sha256(data).hexdigest())
     return array, info
+
+
+@contextlib.contextmanager
+def _strict_decoding() -> Iterator[None]:
+    """Refuse truncated files while decoding.
+
+    Another library may have set Pillow's process-wide ``LOAD_TRUNCATED_IMAGES`` (WeasyPrint does, on import).
+    """
+    lenient = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
 
 
 def _fit(img: Image.Image, size: int) -> Image.Image:
