@@ -249,7 +249,10 @@ def test_a_class_with_few_test_images_gets_one_gallery_said_so(food: Metrics) ->
     section = dataclasses.replace(_section(food, "pizza"), top=images, complete=True)
     words = gallery_words(section)
     assert words.top_title == "All 3 test images of pizza, by score — 2 of 3 are mistakes"
-    assert "too few test images" in words.top_lead and "each is shown once, highest pizza score first" in words.top_lead
+    assert words.top_lead.startswith(
+        "With 3 test images, pizza gets one gallery instead of one of the highest- and one of the lowest-scoring: "
+        "each image is shown once, highest pizza score first."
+    )
     assert words.bottom_title == words.bottom_lead == ""
     single = gallery_words(dataclasses.replace(section, top=images[:1]))
     assert single.top_title == "The single test image of pizza — correct"
@@ -259,7 +262,10 @@ def test_a_class_with_few_test_images_gets_one_gallery_said_so(food: Metrics) ->
     whole = dataclasses.replace(_section(metrics, "a"), top=(_image("a", "a", 0.8, 0.8, 0),) + tuple(
         _image("a", "b", 0.2, 0.8, k) for k in (1, 2)), complete=True)
     text = class_narrative(whole, total_test=6, class_names=["a", "b"], metrics=metrics)
-    assert "Of its 3 test images, 2 are misclassified: 2 as b (b score 0.80)." in text
+    assert "2 of the 3 a test images (67%) are predicted as b." in text
+    assert not any("Of its 3 test images" in t for t in text)  # the counts are said once, by the recall sentence
+    sure = class_narrative(whole, total_test=6, class_names=["a", "b"], metrics=metrics, confident=0.7)
+    assert "2 of the 3 a test images are predicted as b with a score above 0.7: check their labels." in sure
 
 
 def _flagged(food: Metrics, *flags: ImageFlag, k: int = 7) -> ClassSection:
@@ -288,9 +294,22 @@ def test_flagged_gallery_images_are_named_with_what_was_found(food: Metrics) -> 
     ):
         assert said in text
     review = _flagged(food, ImageFlag("label_review", "sashimi", 0.61))
-    assert "sushi/7.jpg scores 0.61 for sashimi in the label check: worth a look at its label." in class_narrative(
-        review, total_test=66, class_names=NAMES, metrics=food
+    assert (
+        "The label check lists one of these images as worth a look at the label (its lower tier, where most labels "
+        "turn out right): sushi/7.jpg (sashimi 0.61)."
+    ) in class_narrative(review, total_test=66, class_names=NAMES, metrics=food)
+
+
+def test_the_lower_label_tier_is_one_sentence(food: Metrics) -> None:
+    images = tuple(
+        dataclasses.replace(_image("sushi", "sushi", 0.5, 0.5, k), flags=(ImageFlag("label_review", "pizza", 0.3),))
+        for k in range(5)
     )
+    text = class_narrative(_section(food, "sushi", images), total_test=66, class_names=NAMES, metrics=food)
+    assert (
+        "The label check lists 5 of these images as worth a look at the label (its lower tier, where most labels "
+        "turn out right): sushi/0.jpg (pizza 0.30), sushi/1.jpg (pizza 0.30), sushi/2.jpg (pizza 0.30) and 2 more."
+    ) in text
 
 
 def test_many_flagged_images_are_counted_after_the_first_few(food: Metrics) -> None:
@@ -301,7 +320,7 @@ def test_many_flagged_images_are_counted_after_the_first_few(food: Metrics) -> N
     text = class_narrative(_section(food, "sushi", images), total_test=66, class_names=NAMES, metrics=food)
     named = [s for s in text if "has an exact copy in the same class" in s]
     assert len(named) == MAX_NAMED
-    assert "2 more findings about these 8 flagged images are marked on their cards." in text
+    assert "2 more findings about these 8 images are marked on their cards." in text
 
 
 def _heat(region: str, border: float, n: int = 6, flagged: bool = False) -> ShortcutClass:

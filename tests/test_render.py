@@ -81,13 +81,15 @@ def test_class_names_and_paths_are_escaped(rendered):
 
 
 def test_misclassified_cards_are_red_and_correct_ones_green(rendered):
-    _, _, parsed = rendered
+    _, html, parsed = rendered
     wrong, correct = parsed.with_class("article", "wrong"), parsed.with_class("article", "correct")
     assert len(wrong) == len(NASTY_CLASSES)  # the first bottom image of each class
     assert len(correct) == len(NASTY_CLASSES) * (2 + 3) - len(wrong)
     assert len(parsed.with_class("span", "pred")) == len(wrong)  # only a mistake names the predicted class
     assert len(parsed.with_class("span", "score-true")) == len(wrong) + len(correct)
-    assert len(parsed.with_class("article", "span-3")) == len(wrong)  # three tiles: the card spans three columns
+    cards = [c[: c.index("</article>")] for c in html.split('<article class="card gallery-card ')[1:]]
+    in_tiles = [c.startswith("wrong") for c in cards if "</div>" not in c[c.rindex("</figure>") : c.index("facts")]]
+    assert in_tiles == [True] * len(wrong)  # a mistake's words sit in the tile grid, beside its third tile
     css = re.sub(r"\s+", " ", parsed.style)
     assert ".pred.wrong { color: var(--bad); }" in css and "--bad: #c62828" in css
     assert ".pred.correct { color: var(--good); }" in css and "--good: #1a7f37" in css
@@ -129,7 +131,7 @@ def test_every_heatmap_grid_has_the_normalisation_note(rendered):
 def test_cards_show_the_true_class_score_and_the_predicted_class_with_its_score(rendered):
     _, html, _ = rendered
     # the first bottom image of class "plain" is wrong: score 0.1 for plain, predicted <b>x</b> with 0.9
-    assert "plain 0.10</span> · <span class=\"pred wrong\" title=\"predicted class and its score\">" \
+    assert "plain 0.10</span><br><span class=\"pred wrong\" title=\"predicted class and its score\">" \
         "predicted &lt;b&gt;x&lt;/b&gt; 0.90</span>" in html
     assert 'plain 0.99</span> <span class="badge correct">correct</span>' in html
 

@@ -191,6 +191,9 @@ def _bottom_sentences(section: ClassSection, confident: float) -> list[str]:
         return []
     which = "" if section.complete else "lowest-scoring "
     wrong = [g for g in bottom if not g.correct]
+    sure = [g for g in wrong if g.predicted_score > confident]
+    if section.complete:  # every test image is shown: the recall and confusion sentences already count them
+        return [_confident_sentence(name, len(bottom), sure, confident, which)] if sure else []
     if not wrong:
         lowest = min(g.score for g in bottom)
         return [
@@ -200,7 +203,6 @@ def _bottom_sentences(section: ClassSection, confident: float) -> list[str]:
     parts = [_as_class(pred, images) for pred, images in _by_prediction(wrong)]
     n = len(wrong)
     sentences = [f"Of its {len(bottom)} {which}test images, {n} {is_are(n)} misclassified: {join_words(parts)}."]
-    sure = [g for g in wrong if g.predicted_score > confident]
     if sure:
         sentences.append(_confident_sentence(name, len(bottom), sure, confident, which))
     return sentences
@@ -295,8 +297,8 @@ def gallery_words(section: ClassSection) -> GalleryWords:
         n = len(top)
         title = f"All {n} test images of {name}, by score" if n > 1 else f"The single test image of {name}"
         lead = (
-            f"{name} has too few test images for separate galleries of the highest- and lowest-scoring ones, "
-            f"so each is shown once, highest {name} score first."
+            f"With {fmt_plural(n, 'test image')}, {name} gets one gallery instead of one of the highest- and one of "
+            f"the lowest-scoring: each image is shown once, highest {name} score first."
         )
         return GalleryWords(title + _mistakes(top), f"{lead} {reading}")
     wrong = sum(not g.correct for g in top)
@@ -330,23 +332,37 @@ def _mistakes(images: Sequence[GalleryImage]) -> str:
 
 
 def _flagged_sentences(section: ClassSection) -> list[str]:
-    """Name the shown images another check flagged, and say what it found: up to MAX_NAMED, the rest counted."""
+    """Name the shown images another check flagged and what it found: up to MAX_NAMED, the rest counted.
+
+    The label check's "worth a look" tier (mostly false alarms on clean data) gets one sentence for all.
+    """
     shown = {g.rel_path: g for g in (*section.top, *section.bottom)}.values()
-    said = [_flag_sentence(g, f) for g in shown for f in g.flags]
-    flagged = sum(bool(g.flags) for g in shown)
-    if len(said) <= MAX_NAMED:
-        return said
-    rest = len(said) - MAX_NAMED
-    more = f"{fmt_plural(rest, 'more finding', prose=True)} about these {flagged} flagged images"
-    return [*said[:MAX_NAMED], f"{more} {is_are(rest)} marked on their cards."]
+    said = [_flag_sentence(g, f) for g in shown for f in g.flags if f.kind != "label_review"]
+    review = [(g, f) for g in shown for f in g.flags if f.kind == "label_review"]
+    if len(said) > MAX_NAMED:
+        rest = len(said) - MAX_NAMED
+        more = f"{fmt_plural(rest, 'more finding', prose=True)} about these {sum(bool(g.flags) for g in shown)} images"
+        said = [*said[:MAX_NAMED], f"{more} {is_are(rest)} marked on their cards."]
+    return said + ([_review_sentence(review)] if review else [])
+
+
+def _review_sentence(review: Sequence[tuple[GalleryImage, ImageFlag]]) -> str:
+    """One sentence for the shown images in the label check's lower tier, the first few by name."""
+    named = [f"{g.rel_path} ({f.detail} {fmt_score(f.value, 2, prose=True)})" for g, f in review[:MAX_LISTED]]
+    if len(review) > MAX_LISTED:
+        named.append(f"{len(review) - MAX_LISTED} more")
+    n = len(review)
+    head = "The label check lists " + ("one of these images" if n == 1 else f"{n} of these images")
+    tier = "worth a look at the label (its lower tier, where most labels turn out right)"
+    return f"{head} as {tier}: {join_words(named)}."
 
 
 def _flag_sentence(image: GalleryImage, flag: ImageFlag) -> str:
     path, detail = image.rel_path, flag.detail
     copy = "an exact copy" if flag.value is None else f"a near copy (similarity {fmt_score(flag.value, 2, prose=True)})"
-    if flag.kind in ("label_error", "label_review"):
-        verdict = "probably mislabelled" if flag.kind == "label_error" else "worth a look at its label"
-        return f"{path} scores {fmt_score(flag.value, 2, prose=True)} for {detail} in the label check: {verdict}."
+    if flag.kind == "label_error":
+        score = fmt_score(flag.value, 2, prose=True)
+        return f"{path} scores {score} for {detail} in the label check: probably mislabelled."
     if flag.kind == "copy_other_class":
         return f"{path} has {copy} labelled {detail} ({flag.other}): one of the two labels is wrong."
     if flag.kind == "leak":
