@@ -237,7 +237,11 @@ def test_gallery_headings_say_what_is_shown_and_count_the_mistakes(food: Metrics
     )
     assert "Each card gives the image's sushi score" in words.top_lead
     assert words.bottom_title == "Lowest-scoring test images of sushi — 4 of 9 are mistakes"
-    assert words.bottom_lead.startswith("The test images of sushi with the lowest sushi score, lowest first")
+    assert words.bottom_lead == (
+        "The test images of sushi with the lowest sushi score, lowest first: where the model is least sure of sushi."
+    )  # how to read a card is said once, in the first gallery's lead
+    no_top = gallery_words(dataclasses.replace(section, top=()))  # --top-k 0
+    assert "Each card gives the image's sushi score" in no_top.bottom_lead
     correct = gallery_words(dataclasses.replace(section, top=top[:1], bottom=_bottom("sushi", 2)))
     assert correct.top_title == "Highest-scoring test image of sushi — correct"
     assert correct.bottom_title == "Lowest-scoring test images of sushi — all correct"

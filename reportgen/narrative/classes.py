@@ -311,7 +311,7 @@ def gallery_words(section: ClassSection) -> GalleryWords:
         f"Highest-scoring test {_images(len(top))} of {name}" + _mistakes(top),
         f"{top_lead} {reading}",
         f"Lowest-scoring test {_images(len(bottom))} of {name}" + _mistakes(bottom),
-        f"{bottom_lead} {reading}",
+        bottom_lead if top else f"{bottom_lead} {reading}",  # the reading once, above the first gallery shown
     )
 
 
@@ -385,7 +385,7 @@ def _heat_sentence(name: str, heat: ShortcutClass | None) -> str:
     if heat.border_share >= EVEN_BORDER_SHARE:
         return (
             f"{head} puts {share} of its mass in {band}, no less than an even map would ({even}): "
-            "the evidence is not on a centred object; look at the galleries' overlays."
+            "the evidence is not concentrated on a centred object; look at the overlays below."
         )
     part = "corner" if "-" in heat.region else "part"
     where = "the centre" if heat.region == "centre" else f"the {heat.region} {part}"
