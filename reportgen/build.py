@@ -14,7 +14,7 @@ from reportgen.analysis.classes import class_confusions, class_totals, largest_c
 from reportgen.analysis.extremes import ClassExtremes
 from reportgen.analysis.metrics import Metrics
 from reportgen.analysis.model_check import ModelCheck
-from reportgen.audit import Audit
+from reportgen.audit import Audit, AuditImage
 from reportgen.audit_views import class_facts
 from reportgen.baseline import compare_results
 from reportgen.data import LoadedImages
@@ -25,11 +25,13 @@ from reportgen.predictions import Predictions
 from reportgen.report import (
     FIGURE_FILES,
     FIGURES_DIR,
+    FLAG_KINDS,
     SCHEMA_VERSION,
     ClassSection,
     DatasetSummary,
     GalleryImage,
     ImageEntry,
+    ImageFlag,
     ModelSummary,
     ProbeResult,
     Report,
@@ -51,6 +53,7 @@ def gallery_image(predictions: Predictions, image_idx: int, class_idx: int) -> G
         score=round(float(probs[class_idx]), 6),
         predicted_score=round(float(probs[predicted]), 6),
         correct=predicted == true,
+        true_score=round(float(probs[true]), 6),
     )
 
 
@@ -68,6 +71,7 @@ def class_sections(
                 split_counts={split: counts[name] for split, counts in metrics.split_counts.items()},
                 top=tuple(gallery_image(predictions, i, ext.class_idx) for i in ext.top),
                 bottom=tuple(gallery_image(predictions, i, ext.class_idx) for i in ext.bottom),
+                complete=ext.complete,
             )
         )
     return tuple(sections)
@@ -106,7 +110,7 @@ def build_report(
         images=images,
         figures=planned_figures(trained=history is not None, audit=audit),
     )
-    facts = with_class_facts(facts)
+    facts = with_image_flags(with_class_facts(facts))
     report = with_narrative(facts, narrate(facts, class_facts(audit, dataset.class_names) if audit else None))
     changes = None
     if previous is not None:
@@ -138,6 +142,56 @@ def with_class_facts(report: Report) -> Report:
         classes=sections,
         top_confusions=report.top_confusions or largest_confusions(confusion, names),
     )
+
+
+def with_image_flags(report: Report) -> Report:
+    """A copy of ``report`` whose gallery images carry what the audit's checks found about them (by path)."""
+    if report.audit is None:
+        return report
+    flags = image_flags(report.audit)
+
+    def flagged(images: tuple[GalleryImage, ...]) -> tuple[GalleryImage, ...]:
+        return tuple(dataclasses.replace(g, flags=flags.get(g.rel_path, ())) for g in images)
+
+    sections = tuple(dataclasses.replace(s, top=flagged(s.top), bottom=flagged(s.bottom)) for s in report.classes)
+    return dataclasses.replace(report, classes=sections)
+
+
+def image_flags(audit: Audit) -> dict[str, tuple[ImageFlag, ...]]:
+    """rel_path -> the audit's findings about that image, in ``FLAG_KINDS`` order, one per kind and detail."""
+    found: dict[str, list[ImageFlag]] = {}
+    if ls := audit.label_issues:
+        for kind, suspects in (("label_error", ls.suspects), ("label_review", ls.worth_a_look)):
+            for s in suspects:
+                found.setdefault(s.image.rel_path, []).append(ImageFlag(kind, s.suggested_label, s.suggested_prob))
+    if dup := audit.duplicates:
+        for p in dup.pairs:
+            for image, other in ((p.a, p.b), (p.b, p.a)):
+                kind, detail = _copy_kind(p.across_classes, p.leaks, other)
+                found.setdefault(image.rel_path, []).append(ImageFlag(kind, detail, p.similarity, other.rel_path))
+    if oc := audit.outliers:
+        for o in oc.outliers:
+            found.setdefault(o.image.rel_path, []).append(ImageFlag("outlier", o.nearest_class, o.z))
+    if hc := audit.health:
+        for h in hc.issues:
+            found.setdefault(h.image.rel_path, []).append(ImageFlag("health", "; ".join(h.reasons)))
+    return {path: _in_order(fs) for path, fs in found.items()}
+
+
+def _in_order(flags: list[ImageFlag]) -> tuple[ImageFlag, ...]:
+    """The flags in ``FLAG_KINDS`` order, the first of each kind and detail (copies come most harmful first)."""
+    order = {kind: i for i, kind in enumerate(FLAG_KINDS)}
+    first = {}
+    for flag in flags:
+        first.setdefault((flag.kind, flag.detail), flag)
+    return tuple(sorted(first.values(), key=lambda f: order[f.kind]))
+
+
+def _copy_kind(across_classes: bool, leaks: bool, other: AuditImage) -> tuple[str, str]:
+    """A copy's flag kind and detail, most harmful first: another label, another split, or a plain copy."""
+    if across_classes:
+        return "copy_other_class", other.class_name
+    return ("leak" if leaks else "copy"), other.split
 
 
 def planned_figures(*, trained: bool, audit: Audit | None) -> dict[str, str]:

@@ -215,9 +215,7 @@ def decode_image(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(io.BytesIO(data)) as img:
             mode = img.mode
-            width, height = img.size  # the file's own size, before draft() shrinks the decode
-            if img.getexif().get(_EXIF_ORIENTATION, 1) in _TRANSPOSING_ORIENTATIONS:
-                width, height = height, width
+            width, height = _oriented_size(img)  # the file's own size, before draft() shrinks the decode
             img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
             img.load()
             img = ImageOps.exif_transpose(img)
@@ -241,6 +239,20 @@ def _strict_decoding() -> Iterator[None]:
         yield
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+
+
+def _oriented_size(img: Image.Image) -> tuple[int, int]:
+    """``(width, height)`` of an opened image after its EXIF orientation is applied."""
+    width, height = img.size
+    if img.getexif().get(_EXIF_ORIENTATION, 1) in _TRANSPOSING_ORIENTATIONS:
+        return height, width
+    return width, height
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file, EXIF orientation applied, from its header (no decode)."""
+    with Image.open(path) as img:
+        return _oriented_size(img)
 
 
 def _fit(img: Image.Image, size: int) -> Image.Image:

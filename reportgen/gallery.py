@@ -1,6 +1,8 @@
 """The report's photos: gallery thumbnails and Grad-CAM overlays as small JPEGs under ``OUT/assets``.
 
-File names are generated from image and class indices (``assets/img-000123.jpg``,
+The model sees every image squashed to a square; the pictures written here get the original image's aspect
+ratio back (an overlay is blended at the model's size, then stretched with its photo), with the longer side
+``max_side`` pixels. File names are generated from image and class indices (``assets/img-000123.jpg``,
 ``assets/cam-000123-c4.jpg``), never from the user's folder or file names, so any class name is safe.
 """
 
@@ -39,6 +41,20 @@ def save_jpeg(rgb: np.ndarray, path: Path, quality: int = JPEG_QUALITY, max_side
     image.save(path, format="JPEG", quality=quality, optimize=True)
 
 
+def display_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """``(width, height)`` of a picture with the original's aspect ratio and its longer side ``max_side``."""
+    scale = max_side / max(width, height, 1)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def restore_aspect(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a square ``(S, S, 3)`` picture to ``size`` ``(width, height)``: undo the model input's squash."""
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
 def cam_requests(
     sections: Iterable[ClassSection], index_of: Mapping[str, int], class_names: Sequence[str]
 ) -> list[tuple[int, int]]:
@@ -62,15 +78,19 @@ def write_probe_assets(
     out_dir: Path,
     cams: CamMaps | None = None,
     *,
+    sizes: Sequence[tuple[int, int]] | None = None,
     quality: int = JPEG_QUALITY,
     max_side: int = THUMB_SIDE,
 ) -> tuple[ProbeResult, ...]:
     """Write a thumbnail and the top class's Grad-CAM overlay for every probe image; return updated probes.
 
     ``index_of`` maps a probe's ``name`` to its row of ``pixels`` (the probes' own array, or rows appended to
-    the data set's); ``cams`` is keyed by that row and the top class's index.
+    the data set's); ``cams`` is keyed by that row and the top class's index; ``sizes`` holds each row's
+    original ``(width, height)`` (None: square pictures).
     """
-    writer = AssetWriter(Path(out_dir), pixels, cams, {n: i for i, n in enumerate(class_names)}, quality, max_side)
+    sizes = sizes if sizes is not None else [(1, 1)] * len(pixels)
+    class_idx = {n: i for i, n in enumerate(class_names)}
+    writer = AssetWriter(Path(out_dir), pixels, cams, class_idx, quality, max_side, sizes=sizes)
     return tuple(writer.probe(probe, index_of[probe.name]) for probe in probes)
 
 
@@ -85,9 +105,14 @@ class AssetWriter:
         class_idx: Mapping[str, int],
         quality: int,
         max_side: int,
+        *,
+        sizes: Sequence[tuple[int, int]],
     ) -> None:
+        if len(sizes) != len(pixels):
+            raise ValueError(f"`sizes` has {len(sizes)} entries for {len(pixels)} images")
         self.out_dir = out_dir
         self.pixels = pixels  # (N, S, S, 3) uint8
+        self.sizes = sizes  # (width, height) of each original image: the pictures get its aspect ratio back
         self.cams = cams
         self.class_idx = class_idx
         self.quality = quality
@@ -133,7 +158,7 @@ class AssetWriter:
     def thumbnail(self, image_idx: int, *, prefix: str) -> str:
         """Write image ``image_idx`` once; return its path relative to the output folder."""
         rel = f"{ASSETS}/{prefix}-{image_idx:06d}.jpg"
-        self._write(rel, lambda: self.pixels[image_idx])
+        self._write(rel, image_idx, lambda: self.pixels[image_idx])
         return rel
 
     def overlay(self, image_idx: int, class_idx: int, *, prefix: str) -> str | None:
@@ -145,13 +170,16 @@ class AssetWriter:
 
         rel = f"{ASSETS}/{prefix}-{image_idx:06d}-c{class_idx}.jpg"
         cams = self.cams
-        self._write(rel, lambda: overlay_cam(self.pixels[image_idx], cams.get(image_idx, class_idx), CAM_ALPHA))
+        pixels = self.pixels[image_idx]
+        self._write(rel, image_idx, lambda: overlay_cam(pixels, cams.get(image_idx, class_idx), CAM_ALPHA))
         return rel
 
-    def _write(self, rel: str, make_rgb: Callable[[], np.ndarray]) -> None:
+    def _write(self, rel: str, image_idx: int, make_square: Callable[[], np.ndarray]) -> None:
+        """Write the square picture ``make_square()`` once, at image ``image_idx``'s original aspect ratio."""
         if rel in self.written:
             return
-        save_jpeg(make_rgb(), self.out_dir / rel, self.quality, self.max_side)
+        size = display_size(*self.sizes[image_idx], self.max_side)
+        save_jpeg(restore_aspect(make_square(), size), self.out_dir / rel, self.quality, self.max_side)
         self.written.add(rel)
 
 

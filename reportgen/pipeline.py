@@ -336,7 +336,9 @@ def _assets(
 ) -> tuple[tuple[ClassSection, ...], Audit | None]:
     """Write the galleries' and the audit's pictures; return the sections and audit block pointing to them."""
     names = images.class_names
-    writer = AssetWriter(stage, images.pixels, cams, {n: i for i, n in enumerate(names)}, JPEG_QUALITY, THUMB_SIDE)
+    sizes = [(info.width, info.height) for info in images.infos]
+    class_idx = {n: i for i, n in enumerate(names)}
+    writer = AssetWriter(stage, images.pixels, cams, class_idx, JPEG_QUALITY, THUMB_SIDE, sizes=sizes)
     sections = writer.gallery_sections(sections, {path: i for i, path in enumerate(images.rel_paths)})
     if findings is None:
         return sections, None

@@ -10,6 +10,7 @@ import numpy as np
 from torch import nn
 
 from reportgen.analysis.cams import compute_cams
+from reportgen.data import image_size
 from reportgen.gallery import write_probe_assets
 from reportgen.model import ModelSpec
 from reportgen.predict import run_model
@@ -51,4 +52,13 @@ def classify_probes(
     if len(index_of) < len(probes):  # two probes with one file name: key by position instead
         probes = tuple(dataclasses.replace(p, name=f"{i + 1}: {p.name}") for i, p in enumerate(probes))
         index_of = {probe.name: i for i, probe in enumerate(probes)}
-    return write_probe_assets(probes, pixels, index_of, class_names, out_dir, cams)
+    sizes = [_original_size(path) for path in paths]
+    return write_probe_assets(probes, pixels, index_of, class_names, out_dir, cams, sizes=sizes)
+
+
+def _original_size(path: Path) -> tuple[int, int]:
+    """A probe's original ``(width, height)``, for its pictures' aspect ratio; square when unreadable."""
+    try:
+        return image_size(path)
+    except (OSError, ValueError):  # read fine for the model a moment ago: a file changed since shows square
+        return (1, 1)

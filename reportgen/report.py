@@ -68,6 +68,27 @@ class ModelSummary:
     checkpoint: str | None
 
 
+FLAG_KINDS = (  # ImageFlag.kind, in the order a card shows its badges
+    "label_error",  # the label check's "likely wrong" tier; detail: suggested class, value: its probability
+    "label_review",  # its "worth a look" tier; the same detail and value
+    "copy_other_class",  # an exact or near copy labelled as another class; detail: that class
+    "leak",  # an exact or near copy in another split; detail: that split
+    "copy",  # an exact or near copy in the same class and split; detail: the split
+    "outlier",  # far from every class ("belongs to no class?"); detail: nearest class, value: robust z-score
+    "health",  # fails an image-health check; detail: the checks' reasons, "; "-joined
+)
+
+
+@dataclass(frozen=True)
+class ImageFlag:
+    """What another check of the audit found about a gallery image (the cross-reference, by ``rel_path``)."""
+
+    kind: str  # one of FLAG_KINDS
+    detail: str = ""  # see FLAG_KINDS
+    value: float | None = None  # see FLAG_KINDS; copies: the similarity of a near copy, None for an exact one
+    other: str = ""  # copies: the other file's rel_path
+
+
 @dataclass(frozen=True)
 class GalleryImage:
     """One image of a max/min activating gallery."""
@@ -82,6 +103,8 @@ class GalleryImage:
     thumbnail: str | None = None  # image file relative to the output folder
     cam: str | None = None  # Grad-CAM overlay for the predicted class
     cam_true: str | None = None  # Grad-CAM overlay for the true class (misclassified images only)
+    true_score: float | None = None  # score of the true class (the gallery's class in a class section)
+    flags: tuple[ImageFlag, ...] = ()  # what the audit's checks found about this image, in FLAG_KINDS order
 
 
 @dataclass(frozen=True)
@@ -96,6 +119,11 @@ class ClassSection:
     confused_with: tuple[Confusion, ...] = ()  # this class's test images predicted as other classes
     under_represented: bool = False
     narrative: tuple[str, ...] = ()  # sentences
+    complete: bool = False  # too few test images for two galleries: ``top`` holds them all once, by score
+    top_title: str = ""  # the galleries' headings and leads, written by the narrative
+    top_lead: str = ""
+    bottom_title: str = ""
+    bottom_lead: str = ""
 
 
 @dataclass(frozen=True)

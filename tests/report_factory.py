@@ -41,12 +41,14 @@ from reportgen.baseline import (
 from reportgen.data import SkippedFile
 from reportgen.gates import GateResult
 from reportgen.history import EpochStats
+from reportgen.narrative.classes import gallery_words
 from reportgen.report import (
     SCHEMA_VERSION,
     ClassSection,
     Confusion,
     DatasetSummary,
     GalleryImage,
+    ImageFlag,
     ModelSummary,
     ProbeResult,
     Report,
@@ -75,7 +77,9 @@ def make_report(
 ) -> Report:
     """A complete Report whose asset files exist under ``out_dir`` (tiny JPEGs and PNGs).
 
-    In every class's bottom gallery the first image is misclassified (with a true-class overlay when ``cams``).
+    In every class's bottom gallery the first image is misclassified (with a true-class overlay when ``cams``)
+    and flagged as a suspected label error (in the first class also as a leak); the galleries' headings are
+    ``narrative.classes.gallery_words``.
     ``audit``, ``changes`` and ``gates`` add those blocks, built by ``make_audit``, ``make_changes`` and
     ``make_gates``.
     """
@@ -403,21 +407,29 @@ def _section(
             score=score,
             predicted_score=1 - score if wrong else score,
             correct=not wrong,
+            true_score=score,
             thumbnail=_jpeg(out_dir, f"assets/img-{k:06d}.jpg", k, side),
             cam=_jpeg(out_dir, f"assets/cam-{k:06d}-c{c}.jpg", k + 7, side) if cams else None,
             cam_true=_jpeg(out_dir, f"assets/cam-{k:06d}-t{c}.jpg", k + 3, side) if cams and wrong else None,
         )
 
-    return ClassSection(
+    bottom_images = [image(i == 0, 0.1 + 0.05 * i) for i in range(bottom)]
+    if bottom_images:  # the mistake is a suspected label error; in the first class also a leak
+        flags = (ImageFlag("label_error", other, 0.93),)
+        if c == 0:
+            flags += (ImageFlag("leak", "train", 0.97, f"{names[c]}/copy <{c}>.jpg"),)
+        bottom_images[0] = dataclasses.replace(bottom_images[0], flags=flags)
+    section = ClassSection(
         class_name=names[c],
         metrics=ClassMetrics(names[c], 0.8, 0.75, 0.774, 10),
         split_counts={"train": 30, "val": 10, "test": 10},
         top=tuple(image(False, 0.99 - 0.01 * i) for i in range(top)),
-        bottom=tuple(image(i == 0, 0.1 + 0.05 * i) for i in range(bottom)),
+        bottom=tuple(bottom_images),
         confused_with=(Confusion(names[c], other, 2, 0.2),),
         under_represented=c == 1,
         narrative=(f"The model recognises {names[c]} well.", f"It mistakes some for {other}."),
     )
+    return dataclasses.replace(section, **dataclasses.asdict(gallery_words(section)))
 
 
 def _metrics(names: tuple[str, ...]) -> Metrics:

@@ -8,7 +8,7 @@ from conftest import COLOURS, make_dataset, write_image
 from PIL import Image
 
 from reportgen.config import SplitConfig
-from reportgen.data import decode_image, load_images, scan_dataset, split_dataset
+from reportgen.data import decode_image, image_size, load_images, scan_dataset, split_dataset
 from reportgen.errors import DataError
 
 
@@ -75,6 +75,7 @@ def test_decode_applies_exif_orientation_and_converts_modes(tmp_path: Path) -> N
     wide.save(path, exif=exif, quality=95)
     array, info = decode_image(path.read_bytes(), 20)
     assert (info.width, info.height) == (20, 40)  # portrait after EXIF orientation
+    assert image_size(path) == (20, 40)  # the same size from the header alone (probes' aspect ratio)
     assert array[1, 10, 2] > 200 and array[-2, 10, 0] > 200  # blue on top, red below
     gray = tmp_path / "g.png"
     Image.new("L", (8, 8), 128).save(gray)

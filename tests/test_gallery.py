@@ -35,6 +35,7 @@ def _sections() -> tuple[ClassSection, ...]:
 
 
 INDEX = {"../evil/a.jpg": 0, "../evil/b.jpg": 1, "c.png": 2}
+SIZES = ((400, 533), (640, 480), (50, 50))  # original (width, height): portrait, landscape, small square
 
 
 @pytest.fixture
@@ -48,7 +49,8 @@ def _cams(requests: list[tuple[int, int]], side: int = 64) -> CamMaps:
 
 
 def _write(pixels: np.ndarray, out_dir, cams: CamMaps | None, max_side: int = gallery.THUMB_SIDE):
-    writer = gallery.AssetWriter(out_dir, pixels, cams, {n: i for i, n in enumerate(NAMES)}, 78, max_side)
+    class_idx = {n: i for i, n in enumerate(NAMES)}
+    writer = gallery.AssetWriter(out_dir, pixels, cams, class_idx, 78, max_side, sizes=SIZES)
     return writer.gallery_sections(_sections(), INDEX)
 
 
@@ -67,7 +69,44 @@ def test_gallery_assets_are_written_with_safe_names(tmp_path, pixels):
     files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert len(files) == 3 + 4 and all(SAFE.match(f) for f in files)
     with Image.open(tmp_path / wrong.cam) as image:
-        assert image.format == "JPEG" and max(image.size) == 48
+        assert image.format == "JPEG" and image.size == (48, 36)  # image 1 is 640 x 480
+
+
+def test_pictures_get_the_original_aspect_ratio_back(tmp_path, pixels):
+    """Thumbnails and overlays are stretched back from the model's square to the photo's own shape."""
+    cams = _cams(gallery.cam_requests(_sections(), INDEX, NAMES))
+    sections = _write(pixels, tmp_path, cams, max_side=160)
+    portrait, small = sections[0].top[0], sections[1].top[0]
+    for rel, size in ((portrait.thumbnail, (120, 160)), (portrait.cam, (120, 160)), (small.thumbnail, (160, 160))):
+        with Image.open(tmp_path / rel) as image:
+            assert image.size == size
+
+
+def test_overlay_heat_is_warped_back_with_the_photo(tmp_path):
+    """A map hot in the left half of the square stays in the left half of the landscape overlay."""
+    pixels = np.full((1, 64, 64, 3), 128, dtype=np.uint8)
+    heat = np.zeros((1, 64, 64), dtype=np.float32)
+    heat[:, :, :32] = 1.0
+    writer = gallery.AssetWriter(tmp_path, pixels, CamMaps(((0, 0),), heat), {"a": 0}, 95, 160, sizes=[(320, 80)])
+    rel = writer.overlay(0, 0, prefix="cam")
+    with Image.open(tmp_path / rel) as image:
+        rgb = np.asarray(image.convert("RGB"), dtype=float)
+    assert rgb.shape == (40, 160, 3)
+    left, right = rgb[:, :72], rgb[:, 88:]
+    assert left[..., 0].mean() > right[..., 0].mean() + 60  # jet: red where hot, blue where cold
+    assert right[..., 2].mean() > left[..., 2].mean() + 60
+
+
+def test_display_size_keeps_the_aspect_ratio():
+    assert gallery.display_size(400, 533, 160) == (120, 160)
+    assert gallery.display_size(2000, 100, 160) == (160, 8)
+    assert gallery.display_size(10, 10, 160) == (160, 160)  # small photos are drawn at the thumbnail size
+    assert gallery.display_size(5000, 1, 160) == (160, 1)
+
+
+def test_sizes_must_match_the_images(pixels):
+    with pytest.raises(ValueError, match="sizes"):
+        gallery.AssetWriter(None, pixels, None, {}, 78, 160, sizes=[(1, 1)])
 
 
 def test_no_cams_writes_thumbnails_only(tmp_path, pixels):
@@ -85,9 +124,17 @@ def test_missing_map_leaves_field_empty(tmp_path, pixels):
 
 def test_probe_assets(tmp_path, pixels):
     probe = ProbeResult("my <probe>.jpg", ((NAMES[2], 0.9), (NAMES[0], 0.1)))
-    (result,) = gallery.write_probe_assets((probe,), pixels[:1], {probe.name: 0}, NAMES, tmp_path, _cams([(0, 2)]))
+    cams = _cams([(0, 2)])
+    (result,) = gallery.write_probe_assets(
+        (probe,), pixels[:1], {probe.name: 0}, NAMES, tmp_path, cams, sizes=[(300, 200)]
+    )
     assert result.thumbnail == "assets/probe-000000.jpg" and result.cam == "assets/probe-cam-000000-c2.jpg"
-    assert (tmp_path / result.cam).is_file()
+    for rel in (result.thumbnail, result.cam):
+        with Image.open(tmp_path / rel) as image:
+            assert image.size == (160, 107)
+    (square,) = gallery.write_probe_assets((probe,), pixels[:1], {probe.name: 0}, NAMES, tmp_path / "sq", cams)
+    with Image.open(tmp_path / "sq" / square.thumbnail) as image:
+        assert image.size == (160, 160)  # no sizes: square
 
 
 def test_save_jpeg_keeps_small_images_and_aspect(tmp_path):

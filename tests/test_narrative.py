@@ -13,11 +13,11 @@ import pytest
 
 from reportgen.analysis.classes import class_confusions
 from reportgen.analysis.metrics import Metrics, compute_metrics
-from reportgen.audit import ClassAuditFacts
+from reportgen.audit import ClassAuditFacts, ShortcutClass
 from reportgen.build import with_class_facts
 from reportgen.narrative import Narrative, narrate, with_narrative
 from reportgen.narrative.caveats import caveats
-from reportgen.narrative.classes import class_narrative
+from reportgen.narrative.classes import MAX_NAMED, class_narrative, gallery_words
 from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
 from reportgen.narrative.format import fmt_percent, fmt_plural, fmt_score, join_words, listed, sentence
 from reportgen.report import (
@@ -25,6 +25,7 @@ from reportgen.report import (
     ClassSection,
     DatasetSummary,
     GalleryImage,
+    ImageFlag,
     ModelSummary,
     Report,
     RunInfo,
@@ -220,6 +221,145 @@ def test_class_without_test_images() -> None:
     metrics = _metrics(((4, 1, 0), (0, 5, 0), (0, 0, 0)), ("a", "b", "c"), {"c": 3})
     text = _narrative(metrics, "c")
     assert text == ("None of the 10 test images is a c image, so its recall and precision cannot be measured.",)
+
+
+# ---------------------------------------------------------------- galleries: headings, flagged images, heat
+
+
+def test_gallery_headings_say_what_is_shown_and_count_the_mistakes(food: Metrics) -> None:
+    top = tuple(_image("sushi", pred, 0.3, 0.6, k) for k, pred in enumerate(("sushi", "sashimi", "sashimi", "pizza")))
+    section = dataclasses.replace(_section(food, "sushi", _sushi_bottom()), top=top)
+    words = gallery_words(section)
+    assert words.top_title == "Highest-scoring test images of sushi — 3 of 4 are mistakes"
+    assert words.top_lead.startswith(
+        "The test images of sushi with the highest sushi score, highest first: those the model finds most like "
+        "sushi, though it predicts another class for 3 of them."
+    )
+    assert "Each card gives the image's sushi score" in words.top_lead
+    assert words.bottom_title == "Lowest-scoring test images of sushi — 4 of 9 are mistakes"
+    assert words.bottom_lead == (
+        "The test images of sushi with the lowest sushi score, lowest first: where the model is least sure of sushi."
+    )  # how to read a card is said once, in the first gallery's lead
+    no_top = gallery_words(dataclasses.replace(section, top=()))  # --top-k 0
+    assert "Each card gives the image's sushi score" in no_top.bottom_lead
+    correct = gallery_words(dataclasses.replace(section, top=top[:1], bottom=_bottom("sushi", 2)))
+    assert correct.top_title == "Highest-scoring test image of sushi — correct"
+    assert correct.bottom_title == "Lowest-scoring test images of sushi — all correct"
+    assert "most like sushi." in correct.top_lead
+
+
+def test_a_class_with_few_test_images_gets_one_gallery_said_so(food: Metrics) -> None:
+    images = tuple(_image("pizza", p, 0.9 - 0.1 * k, 0.9, k) for k, p in enumerate(("pizza", "sushi", "sushi")))
+    section = dataclasses.replace(_section(food, "pizza"), top=images, complete=True)
+    words = gallery_words(section)
+    assert words.top_title == "All 3 test images of pizza, by score — 2 of 3 are mistakes"
+    assert words.top_lead.startswith(
+        "With 3 test images, pizza gets one gallery instead of one of the highest- and one of the lowest-scoring: "
+        "each image is shown once, highest pizza score first."
+    )
+    assert words.bottom_title == words.bottom_lead == ""
+    single = gallery_words(dataclasses.replace(section, top=images[:1]))
+    assert single.top_title == "The single test image of pizza — correct"
+    empty = gallery_words(dataclasses.replace(section, top=()))
+    assert empty.top_title == "No test images of pizza" and empty.bottom_title == ""
+    metrics = _metrics(((1, 2), (0, 3)), ("a", "b"))
+    whole = dataclasses.replace(_section(metrics, "a"), top=(_image("a", "a", 0.8, 0.8, 0),) + tuple(
+        _image("a", "b", 0.2, 0.8, k) for k in (1, 2)), complete=True)
+    text = class_narrative(whole, total_test=6, class_names=["a", "b"], metrics=metrics)
+    assert "2 of the 3 a test images (67%) are predicted as b." in text
+    assert not any("Of its 3 test images" in t for t in text)  # the counts are said once, by the recall sentence
+    sure = class_narrative(whole, total_test=6, class_names=["a", "b"], metrics=metrics, confident=0.7)
+    assert "2 of the 3 a test images are predicted as b with a score above 0.7: check their labels." in sure
+
+
+def _flagged(food: Metrics, *flags: ImageFlag, k: int = 7) -> ClassSection:
+    image = dataclasses.replace(_image("sushi", "sashimi", 0.05, 0.95, k), flags=flags)
+    return _section(food, "sushi", (image,))
+
+
+def test_flagged_gallery_images_are_named_with_what_was_found(food: Metrics) -> None:
+    section = _flagged(
+        food,
+        ImageFlag("label_error", "sashimi", 0.953),
+        ImageFlag("copy_other_class", "pizza", None, "pizza/3.jpg"),
+        ImageFlag("leak", "train", 0.96, "sushi/x.jpg"),
+        ImageFlag("outlier", "pizza", 4.23),
+        ImageFlag("health", "mean luminance 0.03 < 0.08 (very dark)"),
+    )
+    text = class_narrative(section, total_test=66, class_names=NAMES, metrics=food)
+    for said in (
+        "sushi/7.jpg scores 0.95 for sashimi in the label check: probably mislabelled.",
+        "sushi/7.jpg has an exact copy labelled pizza (pizza/3.jpg): one of the two labels is wrong.",
+        "sushi/7.jpg has a near copy (similarity 0.96) in the train split (sushi/x.jpg), so it does not measure "
+        "generalisation.",
+        "sushi/7.jpg is far from every class in the pretrained features (robust z-score 4.2, nearest pizza): "
+        "belongs to no class?",
+        "sushi/7.jpg fails an image-health check: mean luminance 0.03 < 0.08 (very dark).",
+    ):
+        assert said in text
+    review = _flagged(food, ImageFlag("label_review", "sashimi", 0.61))
+    assert (
+        "The label check lists one of these images as worth a look at the label (its lower tier, where most labels "
+        "turn out right): sushi/7.jpg (sashimi 0.61)."
+    ) in class_narrative(review, total_test=66, class_names=NAMES, metrics=food)
+
+
+def test_the_lower_label_tier_is_one_sentence(food: Metrics) -> None:
+    images = tuple(
+        dataclasses.replace(_image("sushi", "sushi", 0.5, 0.5, k), flags=(ImageFlag("label_review", "pizza", 0.3),))
+        for k in range(5)
+    )
+    text = class_narrative(_section(food, "sushi", images), total_test=66, class_names=NAMES, metrics=food)
+    assert (
+        "The label check lists 5 of these images as worth a look at the label (its lower tier, where most labels "
+        "turn out right): sushi/0.jpg (pizza 0.30), sushi/1.jpg (pizza 0.30), sushi/2.jpg (pizza 0.30) and 2 more."
+    ) in text
+
+
+def test_many_flagged_images_are_counted_after_the_first_few(food: Metrics) -> None:
+    images = tuple(
+        dataclasses.replace(_image("sushi", "sushi", 0.5, 0.5, k), flags=(ImageFlag("copy", "test", None, "o.jpg"),))
+        for k in range(MAX_NAMED + 2)
+    )
+    text = class_narrative(_section(food, "sushi", images), total_test=66, class_names=NAMES, metrics=food)
+    named = [s for s in text if "has an exact copy in the same class" in s]
+    assert len(named) == MAX_NAMED
+    assert "2 more findings about these 8 images are marked on their cards." in text
+
+
+def _heat(region: str, border: float, n: int = 6, flagged: bool = False) -> ShortcutClass:
+    return ShortcutClass("sushi", n, 0.3, border, 0.05, region, 0.4, 0.2, flagged, ())
+
+
+def test_the_narrative_says_where_the_heat_sits(food: Metrics) -> None:
+    def said(heat: ShortcutClass) -> str:
+        text = class_narrative(_section(food, "sushi"), total_test=66, class_names=NAMES, metrics=food, heat=heat)
+        return " ".join(text)
+
+    assert (
+        "Over its 6 correctly classified test images, the mean Grad-CAM for sushi is densest in the centre of the "
+        "image, with 18% of it in the outer 10% band of the image (an even map: 36%)."
+    ) in said(_heat("centre", 0.18))
+    assert "is densest in the top-left corner of the image" in said(_heat("top-left", 0.3))
+    assert "is densest in the bottom part of the image" in said(_heat("bottom", 0.3))
+    border = said(_heat("top", 0.44))
+    assert "puts 44% of its mass in the outer 10% band of the image, no less than an even map would (36%)" in border
+    base = " ".join(class_narrative(_section(food, "sushi"), total_test=66, class_names=NAMES, metrics=food))
+    assert said(_heat("centre", 0.2, n=1)) == base  # one map: nothing measured
+    assert said(_heat("top-left", 0.6, flagged=True)) == base  # the shortcut check's own sentence says it
+
+
+def test_narrate_passes_the_shortcut_figures_and_the_headings(food: Metrics) -> None:
+    from reportgen.audit import Audit, ShortcutCheck
+
+    report = _report(food, NAMES, {})
+    audit = Audit(shortcuts=ShortcutCheck((_heat("centre", 0.2),), (), 5, "rule"))
+    report = dataclasses.replace(report, audit=audit)
+    done = with_narrative(report, narrate(report))
+    sushi = next(s for s in done.classes if s.class_name == "sushi")
+    assert any("mean Grad-CAM for sushi is densest in the centre" in s for s in sushi.narrative)
+    assert sushi.bottom_title == "Lowest-scoring test images of sushi — all correct"
+    assert all(s.top_title for s in done.classes)
 
 
 # ---------------------------------------------------------------- summary page

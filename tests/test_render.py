@@ -65,7 +65,7 @@ def test_every_section_is_present(rendered):
     ids = {a.get("id") for _, a in parsed.elements}
     expected = {"summary", "dataset", "training", "confusion", "probes", "audit-checks", "caveats"}
     assert expected | {f"class-{i}" for i in range(1, len(NASTY_CLASSES) + 1)} <= ids
-    for text in ("Key findings", "Most activating test images", "Least activating test images", "Skipped files"):
+    for text in ("Key findings", "Highest-scoring test images of", "Lowest-scoring test images of", "Skipped files"):
         assert text in html
     assert "Calibration: reliability diagram" in html and "Mean Grad-CAM per class" in html
     assert "fewer than half the median number of images per class." in html  # the under-represented rule
@@ -81,11 +81,15 @@ def test_class_names_and_paths_are_escaped(rendered):
 
 
 def test_misclassified_cards_are_red_and_correct_ones_green(rendered):
-    _, _, parsed = rendered
+    _, html, parsed = rendered
     wrong, correct = parsed.with_class("article", "wrong"), parsed.with_class("article", "correct")
     assert len(wrong) == len(NASTY_CLASSES)  # the first bottom image of each class
     assert len(correct) == len(NASTY_CLASSES) * (2 + 3) - len(wrong)
-    assert len(parsed.with_class("span", "pred")) == len(wrong) + len(correct)
+    assert len(parsed.with_class("span", "pred")) == len(wrong)  # only a mistake names the predicted class
+    assert len(parsed.with_class("span", "score-true")) == len(wrong) + len(correct)
+    cards = [c[: c.index("</article>")] for c in html.split('<article class="card gallery-card ')[1:]]
+    in_tiles = [c.startswith("wrong") for c in cards if "</div>" not in c[c.rindex("</figure>") : c.index("facts")]]
+    assert in_tiles == [True] * len(wrong)  # a mistake's words sit in the tile grid, beside its third tile
     css = re.sub(r"\s+", " ", parsed.style)
     assert ".pred.wrong { color: var(--bad); }" in css and "--bad: #c62828" in css
     assert ".pred.correct { color: var(--good); }" in css and "--good: #1a7f37" in css
@@ -116,9 +120,56 @@ def test_css_is_inlined_with_print_rules(rendered):
 
 
 def test_every_heatmap_grid_has_the_normalisation_note(rendered):
+    _, html, parsed = rendered
+    classes = len(NASTY_CLASSES)  # one colour bar with the note above each class's galleries
+    assert html.count("colours are not comparable across images") == classes + 1 + 1  # + probes + mean_cams
+    assert len(parsed.with_class("div", "colour-bar")) == classes
+    assert html.count("red = strongest evidence for the named class, within this image") == classes
+    assert "linear-gradient(to right, #00007f" in parsed.style
+
+
+def test_cards_show_the_true_class_score_and_the_predicted_class_with_its_score(rendered):
     _, html, _ = rendered
-    galleries = 2 * len(NASTY_CLASSES)
-    assert html.count("colours are not comparable across images") == galleries + 1 + 1  # + probes + mean_cams
+    # the first bottom image of class "plain" is wrong: score 0.1 for plain, predicted <b>x</b> with 0.9
+    assert "plain 0.10</span><br><span class=\"pred wrong\" title=\"predicted class and its score\">" \
+        "predicted &lt;b&gt;x&lt;/b&gt; 0.90</span>" in html
+    assert 'plain 0.99</span> <span class="badge correct">correct</span>' in html
+
+
+def test_flagged_gallery_images_carry_badges(rendered):
+    _, html, parsed = rendered
+    assert html.count("label error? likely ") == len(NASTY_CLASSES)
+    assert html.count("copy in train split: leak") == 1
+    flags = parsed.with_class("p", "flags")
+    assert len(flags) == len(NASTY_CLASSES)
+
+
+def test_photos_are_letterboxed_in_fixed_boxes(rendered):
+    _, _, parsed = rendered
+    css = re.sub(r"\s+", " ", parsed.style)
+    assert ".tile .frame { height: 26mm;" in css and "object-fit: contain" in css
+    assert "aspect-ratio: 1 / 1" in css  # on screen the box is square at any width
+    assert len(parsed.with_class("div", "frame")) == len([a for t, a in parsed.elements if t == "img"]) - 6
+
+
+def test_headings_come_from_the_report_model_not_the_template(tmp_path):
+    report = make_report(tmp_path, probes=False, figures=())
+    first = report.classes[0]
+    words = dataclasses.replace(first, top_title="TOP <title>", top_lead="top lead", bottom_title="BOTTOM")
+    html = render_html(dataclasses.replace(report, classes=(words, *report.classes[1:])), tmp_path).read_text("utf-8")
+    assert "<h4>TOP &lt;title&gt;</h4>" in html and "top lead" in html and "<h4>BOTTOM</h4>" in html
+    assert "The 2 test images" not in html and "Most activating" not in html
+
+
+def test_a_class_shown_whole_has_one_gallery(tmp_path):
+    report = make_report(tmp_path, probes=False, figures=())
+    first = report.classes[0]
+    whole = dataclasses.replace(
+        first, top=(*first.top, *first.bottom), bottom=(), complete=True, top_title="All 5", bottom_title="unused"
+    )
+    html = render_html(dataclasses.replace(report, classes=(whole, *report.classes[1:])), tmp_path).read_text("utf-8")
+    assert 'id="class-1-top"' in html and 'id="class-1-bottom"' not in html and "unused" not in html
+    assert 'id="class-2-bottom"' in html
 
 
 def test_checkpoint_run_says_so_instead_of_curves(tmp_path):
@@ -150,7 +201,7 @@ def test_missing_thumbnail_and_empty_sections_render(tmp_path):
         top_confusions=(),
     )
     html = render_html(report, tmp_path).read_text("utf-8")
-    assert "no image" in html and "No test images of this class." in html and "None recorded." in html
+    assert "no image" in html and "None recorded." in html
 
 
 def test_unknown_figures_go_to_audit_checks(tmp_path):

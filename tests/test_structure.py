@@ -230,3 +230,42 @@ def test_structure_imports_neither_jinja_nor_torch(tmp_path):
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_class_galleries_carry_their_cards_badges_and_colour_bar(tmp_path):
+    structure = report_structure(make_report(tmp_path))
+    entry = structure.classes[0]
+    assert [c.state for c in entry.top.items] == ["correct", "correct"]
+    assert [c.tiles for c in entry.bottom.items] == [3, 2, 2]  # a mistake: photo and both overlays
+    wrong = entry.bottom.items[0]
+    label, leak = Tag(f"label error? likely {NASTY_CLASSES[1]}", "bad"), Tag("copy in train split: leak", "bad")
+    assert wrong.badges == (label, leak)
+    assert all(c.badges == () for c in (*entry.top.items, *entry.bottom.items[1:]))
+    assert entry.colour_bar
+    assert not report_structure(make_report(tmp_path / "nocam", cams=False)).classes[0].colour_bar
+
+
+def test_a_class_shown_whole_has_no_bottom_gallery(tmp_path):
+    report = make_report(tmp_path)
+    first = report.classes[0]
+    whole = dataclasses.replace(first, top=(*first.top, *first.bottom), bottom=(), complete=True)
+    no_top = dataclasses.replace(report.classes[1], top=())  # --top-k 0
+    structure = report_structure(dataclasses.replace(report, classes=(whole, no_top, *report.classes[2:])))
+    one, two, three = structure.classes
+    assert len(one.top.items) == 5 and one.bottom is None
+    assert two.top is None and two.bottom is not None
+    assert three.top is not None and three.bottom is not None
+    empty = dataclasses.replace(first, top=(), bottom=(), complete=True)  # no test images at all
+    alone = report_structure(dataclasses.replace(report, classes=(empty,))).classes[0]
+    assert alone.top == Listing(()) and alone.bottom is None and not alone.colour_bar
+
+
+def test_every_flag_kind_has_a_badge():
+    from reportgen.render.galleries import FLAG_BADGES, badges
+    from reportgen.report import FLAG_KINDS, ImageFlag
+
+    assert set(FLAG_BADGES) == set(FLAG_KINDS)
+    assert badges((ImageFlag("label_review", "<b>x</b>", 0.5), ImageFlag("health", "dark"))) == (
+        Tag("label worth a look: <b>x</b>?", "warn"),
+        Tag("image health", "warn"),
+    )

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from reportgen.analysis.model_check import UNSOUND
 from reportgen.narrative.caveats import caveats
-from reportgen.narrative.classes import CONFIDENT, class_narrative
+from reportgen.narrative.classes import CONFIDENT, GalleryWords, class_narrative, gallery_words
 from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
 from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict
 
 if TYPE_CHECKING:
     from reportgen.audit import ClassAuditFacts
-    from reportgen.report import Report
+    from reportgen.report import ClassSection, Report
 
 __all__ = ["Narrative", "narrate", "with_narrative"]
 
@@ -38,6 +38,7 @@ class Narrative:
     under_represented_rule: str  # the rule behind ``dataset.under_represented``, in words
     model_verdict: str = ""  # one sentence on the model check; empty when it did not run
     model_notes: tuple[str, ...] = ()  # one sentence per problem it found
+    galleries: dict[str, GalleryWords] = field(default_factory=dict)  # class name -> its galleries' headings
 
 
 def narrate(
@@ -55,12 +56,15 @@ def narrate(
     facts = facts or {}
     names = report.dataset.class_names
     total_test = sum(int(sum(row)) for row in report.metrics.confusion)
+    shortcuts = report.audit.shortcuts if report.audit else None
+    heat = {c.class_name: c for c in shortcuts.classes} if shortcuts else {}
     paragraphs = {
         s.class_name: class_narrative(
             s,
             total_test=total_test,
             class_names=names,
             facts=facts.get(s.class_name),
+            heat=heat.get(s.class_name),
             metrics=report.metrics,
             confident=confident,
         )
@@ -75,15 +79,17 @@ def narrate(
         under_represented_rule=UNDER_REPRESENTED_RULE,
         model_verdict=model_verdict(check) if check else "",
         model_notes=model_notes(check) if check else (),
+        galleries={s.class_name: gallery_words(s) for s in report.classes},
     )
 
 
 def with_narrative(report: Report, narrative: Narrative) -> Report:
     """A copy of ``report`` with the words of ``narrative`` in its fields.
 
-    Sets each section's ``narrative``, ``findings``, ``caveats``, ``dataset.under_represented_rule`` and,
-    when the model was checked, ``model_verdict`` and ``model_notes``. With an unsound model the class
-    paragraphs and the caveats open with a warning and the first finding is marked.
+    Sets each section's ``narrative`` and gallery headings, ``findings``, ``caveats``,
+    ``dataset.under_represented_rule`` and, when the model was checked, ``model_verdict`` and ``model_notes``.
+    With an unsound model the class paragraphs and the caveats open with a warning and the first finding is
+    marked.
     """
     check = report.model_check
     unsound = check is not None and check.verdict == UNSOUND
@@ -95,7 +101,10 @@ def with_narrative(report: Report, narrative: Narrative) -> Report:
         report,
         dataset=dataclasses.replace(report.dataset, under_represented_rule=narrative.under_represented_rule),
         classes=tuple(
-            dataclasses.replace(s, narrative=(*lead, *narrative.class_paragraphs.get(s.class_name, ())))
+            _with_gallery_words(
+                dataclasses.replace(s, narrative=(*lead, *narrative.class_paragraphs.get(s.class_name, ()))),
+                narrative.galleries.get(s.class_name),
+            )
             for s in report.classes
         ),
         findings=findings,
@@ -104,3 +113,8 @@ def with_narrative(report: Report, narrative: Narrative) -> Report:
     if check is None:
         return report
     return dataclasses.replace(report, model_verdict=narrative.model_verdict, model_notes=narrative.model_notes)
+
+
+def _with_gallery_words(section: ClassSection, words: GalleryWords | None) -> ClassSection:
+    """The section with its galleries' headings and leads (GalleryWords' fields are ClassSection's)."""
+    return section if words is None else dataclasses.replace(section, **dataclasses.asdict(words))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reportgen.analysis.classes import class_totals, incoming_confusions, under_represented_reference
+from reportgen.analysis.shortcuts import ShortcutThresholds
 from reportgen.narrative.format import (
     MAX_LISTED,
     fmt_percent,
@@ -26,10 +27,26 @@ from reportgen.narrative.format import (
 if TYPE_CHECKING:
     from reportgen.analysis.classes import Confusion
     from reportgen.analysis.metrics import Metrics
-    from reportgen.audit import ClassAuditFacts
-    from reportgen.report import ClassSection, GalleryImage
+    from reportgen.audit import ClassAuditFacts, ShortcutClass
+    from reportgen.report import ClassSection, GalleryImage, ImageFlag
 
 CONFIDENT = 0.9  # a mistake scored above this for the predicted class is worth a look at its label
+MAX_NAMED = 6  # flagged gallery images named in a class paragraph; the rest are counted
+_BAND = ShortcutThresholds().border_width  # the shortcut check's border band, fraction of the side
+EVEN_BORDER_SHARE = 1 - (1 - 2 * _BAND) ** 2  # the band's share of the image: what an even map puts there
+
+
+@dataclass(frozen=True)
+class GalleryWords:
+    """A class's gallery headings and leads; the bottom ones are empty when one gallery shows every image.
+
+    The fields are ``ClassSection``'s of the same names.
+    """
+
+    top_title: str
+    top_lead: str
+    bottom_title: str = ""
+    bottom_lead: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,7 @@ def class_narrative(
     class_names: Sequence[str],
     metrics: Metrics,
     facts: ClassAuditFacts | None = None,
+    heat: ShortcutClass | None = None,
     confident: float = CONFIDENT,
 ) -> tuple[str, ...]:
     """The class's paragraph as sentences, each stating only what the numbers show.
@@ -67,6 +85,7 @@ def class_narrative(
             images predicted as this class; the split counts and per-class recalls the under-representation
             comparison (median of the other classes, recall averaged over classes).
         facts: what the data-defect checks found for this class, if they ran.
+        heat: the shortcut check's figures for this class (where its mean Grad-CAM sits), if it ran.
         confident: score above which a misclassified lowest-scoring image is called a confident mistake.
     """
     name = section.class_name
@@ -85,6 +104,8 @@ def class_narrative(
         ]
     body += _representation_sentences(section, metrics)
     body += _facts_sentences(name, facts)
+    body += _flagged_sentences(section)
+    body.append(_heat_sentence(name, heat))
     return tuple(s for s in body if s)
 
 
@@ -164,24 +185,26 @@ def _incoming_sentence(name: str, cells: Sequence[Confusion]) -> str:
 
 
 def _bottom_sentences(section: ClassSection, confident: float) -> list[str]:
-    bottom, name = section.bottom, section.class_name
+    """The lowest-scoring gallery's mistakes; with one gallery of every test image, that gallery's."""
+    bottom, name = (section.top if section.complete else section.bottom), section.class_name
     if not bottom:
         return []
+    which = "" if section.complete else "lowest-scoring "
     wrong = [g for g in bottom if not g.correct]
+    sure = [g for g in wrong if g.predicted_score > confident]
+    if section.complete:  # every test image is shown: the recall and confusion sentences already count them
+        return [_confident_sentence(name, len(bottom), sure, confident, which)] if sure else []
     if not wrong:
         lowest = min(g.score for g in bottom)
         return [
-            f"Its {len(bottom)} lowest-scoring test images are all classified correctly "
+            f"Its {len(bottom)} {which}test images are all classified correctly "
             f"(lowest {name} score {fmt_score(lowest, 2, prose=True)})."
         ]
     parts = [_as_class(pred, images) for pred, images in _by_prediction(wrong)]
     n = len(wrong)
-    sentences = [
-        f"Of its {len(bottom)} lowest-scoring test images, {n} {is_are(n)} misclassified: {join_words(parts)}."
-    ]
-    sure = [g for g in wrong if g.predicted_score > confident]
+    sentences = [f"Of its {len(bottom)} {which}test images, {n} {is_are(n)} misclassified: {join_words(parts)}."]
     if sure:
-        sentences.append(_confident_sentence(name, len(bottom), sure, confident))
+        sentences.append(_confident_sentence(name, len(bottom), sure, confident, which))
     return sentences
 
 
@@ -200,11 +223,11 @@ def _as_class(predicted: str, images: Sequence[GalleryImage]) -> str:
     return f"{len(images)} as {predicted} ({predicted} {scores})"
 
 
-def _confident_sentence(name: str, k: int, sure: Sequence[GalleryImage], confident: float) -> str:
+def _confident_sentence(name: str, k: int, sure: Sequence[GalleryImage], confident: float, which: str) -> str:
     groups = _by_prediction(sure)
     n = len(sure)
     check = "check its label" if n == 1 else "check their labels"
-    head = f"{n} of the {k} lowest-scoring {name} test images {is_are(n)} predicted as"
+    head = f"{n} of the {k} {which}{name} test images {is_are(n)} predicted as"
     if len(groups) == 1:
         return f"{head} {groups[0][0]} with a score above {confident:g}: {check}."
     split = ", ".join(f"{len(images)} as {pred}" for pred, images in groups)
@@ -259,3 +282,111 @@ def _facts_sentences(name: str, facts: ClassAuditFacts | None) -> list[str]:
         images = fmt_plural(n, f"{name} image", prose=True)
         sentences.append(f"{images} {'fails' if n == 1 else 'fail'} an image-health check.")
     return sentences
+
+
+def gallery_words(section: ClassSection) -> GalleryWords:
+    """The headings and leads of a class's galleries: what they show and how many of the shown are mistakes."""
+    name, top, bottom = section.class_name, section.top, section.bottom
+    reading = (
+        f"Each card gives the image's {name} score (the model's softmax score for {name}) and, for a mistake, "
+        "the class predicted and its score."
+    )
+    if section.complete:
+        if not top:
+            return GalleryWords(f"No test images of {name}", "The test split holds no image of this class.")
+        n = len(top)
+        title = f"All {n} test images of {name}, by score" if n > 1 else f"The single test image of {name}"
+        lead = (
+            f"With {fmt_plural(n, 'test image')}, {name} gets one gallery instead of one of the highest- and one of "
+            f"the lowest-scoring: each image is shown once, highest {name} score first."
+        )
+        return GalleryWords(title + _mistakes(top), f"{lead} {reading}")
+    wrong = sum(not g.correct for g in top)
+    top_lead = f"The test images of {name} with the highest {name} score, highest first: "
+    top_lead += f"those the model finds most like {name}"
+    top_lead += f", though it predicts another class for {wrong} of them." if wrong else "."
+    bottom_lead = f"The test images of {name} with the lowest {name} score, lowest first: "
+    bottom_lead += f"where the model is least sure of {name}."
+    return GalleryWords(
+        f"Highest-scoring test {_images(len(top))} of {name}" + _mistakes(top),
+        f"{top_lead} {reading}",
+        f"Lowest-scoring test {_images(len(bottom))} of {name}" + _mistakes(bottom),
+        bottom_lead if top else f"{bottom_lead} {reading}",  # the reading once, above the first gallery shown
+    )
+
+
+def _images(n: int) -> str:
+    return "image" if n == 1 else "images"
+
+
+def _mistakes(images: Sequence[GalleryImage]) -> str:
+    """" — 3 of 4 are mistakes", " — all correct", "" for no images."""
+    n, wrong = len(images), sum(not g.correct for g in images)
+    if n == 0:
+        return ""
+    if wrong == 0:
+        return " — correct" if n == 1 else " — all correct"
+    if wrong == n:
+        return " — a mistake" if n == 1 else f" — all {n} are mistakes"
+    return f" — {wrong} of {n} {'is a mistake' if wrong == 1 else 'are mistakes'}"
+
+
+def _flagged_sentences(section: ClassSection) -> list[str]:
+    """Name the shown images another check flagged and what it found: up to MAX_NAMED, the rest counted.
+
+    The label check's "worth a look" tier (mostly false alarms on clean data) gets one sentence for all.
+    """
+    shown = {g.rel_path: g for g in (*section.top, *section.bottom)}.values()
+    said = [_flag_sentence(g, f) for g in shown for f in g.flags if f.kind != "label_review"]
+    review = [(g, f) for g in shown for f in g.flags if f.kind == "label_review"]
+    if len(said) > MAX_NAMED:
+        rest = len(said) - MAX_NAMED
+        more = f"{fmt_plural(rest, 'more finding', prose=True)} about these {sum(bool(g.flags) for g in shown)} images"
+        said = [*said[:MAX_NAMED], f"{more} {is_are(rest)} marked on their cards."]
+    return said + ([_review_sentence(review)] if review else [])
+
+
+def _review_sentence(review: Sequence[tuple[GalleryImage, ImageFlag]]) -> str:
+    """One sentence for the shown images in the label check's lower tier, the first few by name."""
+    named = [f"{g.rel_path} ({f.detail} {fmt_score(f.value, 2, prose=True)})" for g, f in review[:MAX_LISTED]]
+    if len(review) > MAX_LISTED:
+        named.append(f"{len(review) - MAX_LISTED} more")
+    n = len(review)
+    head = "The label check lists " + ("one of these images" if n == 1 else f"{n} of these images")
+    tier = "worth a look at the label (its lower tier, where most labels turn out right)"
+    return f"{head} as {tier}: {join_words(named)}."
+
+
+def _flag_sentence(image: GalleryImage, flag: ImageFlag) -> str:
+    path, detail = image.rel_path, flag.detail
+    copy = "an exact copy" if flag.value is None else f"a near copy (similarity {fmt_score(flag.value, 2, prose=True)})"
+    if flag.kind == "label_error":
+        score = fmt_score(flag.value, 2, prose=True)
+        return f"{path} scores {score} for {detail} in the label check: probably mislabelled."
+    if flag.kind == "copy_other_class":
+        return f"{path} has {copy} labelled {detail} ({flag.other}): one of the two labels is wrong."
+    if flag.kind == "leak":
+        return f"{path} has {copy} in the {detail} split ({flag.other}), so it does not measure generalisation."
+    if flag.kind == "copy":
+        return f"{path} has {copy} in the same class ({flag.other})."
+    if flag.kind == "outlier":
+        z = "" if flag.value is None else f"robust z-score {flag.value:.1f}, "
+        return f"{path} is far from every class in the pretrained features ({z}nearest {detail}): belongs to no class?"
+    return f"{path} fails an image-health check: {detail}."
+
+
+def _heat_sentence(name: str, heat: ShortcutClass | None) -> str:
+    """Where the class's mean Grad-CAM sits; nothing with fewer than 2 maps or when the shortcut check flags it."""
+    if heat is None or heat.n_maps < 2 or heat.flagged:
+        return ""
+    share, even = fmt_percent(heat.border_share, 0, prose=True), fmt_percent(EVEN_BORDER_SHARE, 0)
+    head = f"Over its {heat.n_maps} correctly classified test images, the mean Grad-CAM for {name}"
+    band = f"the outer {fmt_percent(_BAND, 0)} band of the image"
+    if heat.border_share >= EVEN_BORDER_SHARE:
+        return (
+            f"{head} puts {share} of its mass in {band}, no less than an even map would ({even}): "
+            "the evidence is not concentrated on a centred object; look at the overlays below."
+        )
+    part = "corner" if "-" in heat.region else "part"
+    where = "the centre" if heat.region == "centre" else f"the {heat.region} {part}"
+    return f"{head} is densest in {where} of the image, with {share} of it in {band} (an even map: {even})."

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # types only: the structure needs no torch
     from reportgen.audit import Audit, LabelCheck
     from reportgen.baseline import Changes, Delta
     from reportgen.gates import GateResult
-    from reportgen.report import ClassSection, GalleryImage, Report
+    from reportgen.report import ClassSection, Report
 
 SUMMARY_SKIPPED, DATASET_SKIPPED = 8, 200  # skipped files listed on page 1, and in the data set chapter
 REFS_SHOWN = 20  # image references per list in the changes chapter
@@ -132,17 +132,19 @@ class Card:
     tiles: int
     state: str = ""  # "correct" | "wrong" for a gallery image
     label: str = ""  # the top class of a probe; the failed checks of an image-health card
+    badges: tuple[Tag, ...] = ()  # a gallery image: what the audit's other checks found about it
 
 
 @dataclass(frozen=True)
 class ClassEntry:
-    """One class chapter: the class's section of the report, its HTML id, tags and two galleries of Cards."""
+    """One class chapter: the class's section of the report, its HTML id, tags and galleries of Cards."""
 
     id: str
     section: ClassSection
     tags: tuple[Tag, ...]
-    top: Listing
-    bottom: Listing
+    top: Listing | None  # None: ``--top-k 0`` and the class has enough test images for the bottom gallery
+    bottom: Listing | None  # None: the class has too few test images for two galleries; ``top`` shows them all
+    colour_bar: bool  # a gallery shows Grad-CAM overlays: the colour bar's key goes above the galleries
 
 
 @dataclass(frozen=True)
@@ -212,12 +214,9 @@ def report_structure(report: Report) -> Structure:
     ds, check = report.dataset, report.model_check
     splits = tuple((s, sum(c.values())) for s, c in ds.split_counts.items() if sum(c.values()) > 0)
     counts = {name: tuple(ds.split_counts[s].get(name, 0) for s, _ in splits) for name in ds.class_names}
-    classes = tuple(
-        ClassEntry(
-            f"class-{i}", c, UNDER_REPRESENTED if c.under_represented else (), _gallery(c.top), _gallery(c.bottom)
-        )
-        for i, c in enumerate(report.classes, start=1)
-    )
+    from reportgen.render.galleries import class_entry  # it builds on this module's Card, Listing and Tag
+
+    classes = tuple(class_entry(f"class-{i}", c) for i, c in enumerate(report.classes, start=1))
     extras = extra_figures(report.figures, audit=report.audit is not None)
     chapters = _chapters(report, extras)
     class_lines = tuple(Section("class", c.id, c.section.class_name, True) for c in classes)
@@ -321,13 +320,6 @@ def toned(delta: Delta) -> tuple[Delta, str]:
     """A change with its tone: "neg" for a fall, "pos" for a rise, "" for none or one within DELTA_TOLERANCE."""
     d = delta.delta
     return delta, "" if d is None or abs(d) <= DELTA_TOLERANCE else ("neg" if d < 0 else "pos")
-
-
-def _gallery(images: Sequence[GalleryImage]) -> Listing:
-    cards = tuple(
-        Card(img, 1 + bool(img.cam) + bool(img.cam_true), "correct" if img.correct else "wrong") for img in images
-    )
-    return Listing(cards, cam_note=any(img.cam for img in images))
 
 
 def _audit(audit: Audit, figures: dict[str, str]) -> AuditLayout:
