@@ -25,6 +25,8 @@ def test_map_has_a_point_per_image_and_is_deterministic(method):
     assert first.method == method and first.n_images == 60 and not first.subsampled
     again = embed_2d(x, y, method=method, max_points=100, seed=3)
     assert np.array_equal(first.coords, again.coords)
+    spread = first.coords.astype(np.float64).var(axis=0)
+    assert spread[0] >= spread[1] and np.allclose(first.coords.mean(axis=0), 0, atol=1e-4)  # landscape, centred
 
 
 @pytest.mark.parametrize("method", ["pca", "tsne"])

@@ -169,7 +169,11 @@ def principal_components(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def _tsne(x: np.ndarray, seed: int) -> np.ndarray:
-    """Barnes-Hut t-SNE of the first ``PCA_DIMS`` principal components of ``x`` (PCA alone below 4 points)."""
+    """Barnes-Hut t-SNE of the first ``PCA_DIMS`` principal components of ``x`` (PCA alone below 4 points).
+
+    The layout is turned (not stretched) so that its widest spread lies along the first axis, as a
+    landscape chart shows it best.
+    """
     if len(x) < 4:
         return principal_components(x, 2)
     from sklearn.manifold import TSNE
@@ -183,4 +187,4 @@ def _tsne(x: np.ndarray, seed: int) -> np.ndarray:
         max_iter=TSNE_ITERATIONS,
         random_state=seed % 2**32,
     )
-    return tsne.fit_transform(reduced)
+    return principal_components(tsne.fit_transform(reduced), 2)
