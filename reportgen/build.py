@@ -162,7 +162,7 @@ def dataset_summary(images: LoadedImages, metrics: Metrics) -> DatasetSummary:
     )
 
 
-def dataset_map(
+def map_features(
     features: Features, labels: np.ndarray, audit: Audit | None, *, seed: int
 ) -> tuple[EmbeddingMap | None, DatasetMap]:
     """The data-set map of the pretrained features (every image the audit marks on it), and its facts.

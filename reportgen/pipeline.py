@@ -31,9 +31,9 @@ from reportgen.baseline import load_baseline
 from reportgen.build import (
     build_report,
     class_sections,
-    dataset_map,
     dataset_summary,
     image_entries,
+    map_features,
     versions,
 )
 from reportgen.config import RunConfig
@@ -136,7 +136,7 @@ def run(config: RunConfig) -> RunOutcome:
             sections, audit = _assets(stage, images, predictions, sections, findings, cams)
             probes = _probes(config, stage, model, spec, probe_pixels, images.class_names, runtime)
         with timer("map"):
-            embedding, map_facts = dataset_map(features, images.labels, audit, seed=config.seed)
+            embedding, map_facts = map_features(features, images.labels, audit, seed=config.seed)
         report = build_report(
             run=RunInfo(started_at, versions(), runtime.describe(), config.seed, timer.seconds, config.to_dict()),
             dataset=dataset_summary(images, metrics),

@@ -127,7 +127,7 @@ def test_more_classes_than_points_keeps_one_image_of_each():
 def test_the_run_map_marks_the_audit_and_says_why_there_is_none(tmp_path):
     from report_factory import make_report
 
-    from reportgen.build import dataset_map, map_marks, planned_figures
+    from reportgen.build import map_features, map_marks, planned_figures
     from reportgen.predictions import Features
 
     audit = make_report(tmp_path, audit=True, figures=()).audit
@@ -137,11 +137,11 @@ def test_the_run_map_marks_the_audit_and_says_why_there_is_none(tmp_path):
     assert {i for pair in pairs for i in pair} == set(marks["copy"]) and map_marks(None) == ({}, [])
     n = max(marked) + 1
     x, y = _clusters(n, dims=8)
-    embedding, facts = dataset_map(Features(x), y, audit, seed=0)
+    embedding, facts = map_features(Features(x), y, audit, seed=0)
     assert embedding is not None and set(embedding.indices.tolist()) >= marked
     assert (facts.method, facts.points, facts.subsampled, facts.why_not) == ("tsne", n, False, "")
     assert "dataset_map" in planned_figures(trained=True, audit=None, dataset_map=facts)
-    none, why = dataset_map(Features(None, "the backbone has no pretrained weights"), y, audit, seed=0)
+    none, why = map_features(Features(None, "the backbone has no pretrained weights"), y, audit, seed=0)
     assert none is None and why.points == 0 and why.why_not == "the backbone has no pretrained weights"
     assert "dataset_map" not in planned_figures(trained=True, audit=None, dataset_map=why)
     assert "dataset_map" not in planned_figures(trained=True, audit=None)
