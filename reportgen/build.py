@@ -11,6 +11,7 @@ import numpy as np
 
 from reportgen import __version__
 from reportgen.analysis.classes import class_confusions, class_totals, largest_confusions, under_represented
+from reportgen.analysis.embedding_map import MAX_POINTS, METHOD, EmbeddingMap, embed_2d
 from reportgen.analysis.extremes import ClassExtremes
 from reportgen.analysis.metrics import Metrics
 from reportgen.analysis.model_check import ModelCheck
@@ -21,13 +22,14 @@ from reportgen.data import LoadedImages
 from reportgen.gates import GateSpec, evaluate_gates
 from reportgen.history import TrainingHistory
 from reportgen.narrative import narrate, with_narrative
-from reportgen.predictions import Predictions
+from reportgen.predictions import Features, Predictions
 from reportgen.report import (
     FIGURE_FILES,
     FIGURES_DIR,
     FLAG_KINDS,
     SCHEMA_VERSION,
     ClassSection,
+    DatasetMap,
     DatasetSummary,
     GalleryImage,
     ImageEntry,
@@ -92,6 +94,7 @@ def build_report(
     gates: Sequence[GateSpec] = (),
     previous: Report | None = None,
     baseline: str = "",
+    dataset_map: DatasetMap | None = None,
 ) -> Report:
     """The whole report, once: the facts, the words written on them, then the comparisons that read both."""
     facts = Report(
@@ -108,7 +111,8 @@ def build_report(
         probes=probes,
         audit=audit,
         images=images,
-        figures=planned_figures(trained=history is not None, audit=audit),
+        figures=planned_figures(trained=history is not None, audit=audit, dataset_map=dataset_map),
+        dataset_map=dataset_map,
     )
     facts = with_image_flags(with_class_facts(facts))
     report = with_narrative(facts, narrate(facts, class_facts(audit, dataset.class_names) if audit else None))
@@ -194,9 +198,10 @@ def _copy_kind(across_classes: bool, leaks: bool, other: AuditImage) -> tuple[st
     return ("leak" if leaks else "copy"), other.split
 
 
-def planned_figures(*, trained: bool, audit: Audit | None) -> dict[str, str]:
+def planned_figures(*, trained: bool, audit: Audit | None, dataset_map: DatasetMap | None = None) -> dict[str, str]:
     """Figure key -> file relative to the output folder, for the charts this report has."""
     shown = {
+        "dataset_map": dataset_map is not None and dataset_map.points > 0,
         "training_curves": trained,
         "reliability": audit is not None and audit.calibration is not None,
         "mean_cams": audit is not None and audit.shortcuts is not None,
@@ -209,6 +214,35 @@ def dataset_summary(images: LoadedImages, metrics: Metrics) -> DatasetSummary:
     return DatasetSummary(
         str(images.root), images.class_names, metrics.split_counts, len(images.rel_paths), images.skipped
     )
+
+
+def map_features(
+    features: Features, labels: np.ndarray, audit: Audit | None, *, seed: int
+) -> tuple[EmbeddingMap | None, DatasetMap]:
+    """The data-set map of the pretrained features (every image the audit marks on it), and its facts.
+
+    Without features there are no coordinates, and the facts say why.
+    """
+    if features.embeddings is None:
+        return None, DatasetMap("", 0, False, features.why_not or "there are no pretrained features")
+    keep = {i for images in map_marks(audit)[0].values() for i in images}
+    embedding = embed_2d(features.embeddings, labels, method=METHOD, max_points=MAX_POINTS, seed=seed, keep=keep)
+    return embedding, DatasetMap(embedding.method, len(embedding.indices), embedding.subsampled)
+
+
+def map_marks(audit: Audit | None) -> tuple[dict[str, list[int]], list[tuple[int, int]]]:
+    """The images the data-set map marks, by legend entry, and the pairs of copies it joins (image indices)."""
+    if audit is None:
+        return {}, []
+    ls, oc, dup = audit.label_issues, audit.outliers, audit.duplicates
+    pairs = [(p.a.image_idx, p.b.image_idx) for p in dup.pairs] if dup else []
+    marks = {
+        "suspected label error": [s.image_idx for s in ls.suspects] if ls else [],
+        "label worth a look": [s.image_idx for s in ls.worth_a_look] if ls else [],
+        "copy": sorted({i for pair in pairs for i in pair}),
+        "outlier": [o.image.image_idx for o in oc.outliers] if oc else [],
+    }
+    return marks, pairs
 
 
 def image_entries(images: LoadedImages, splits: np.ndarray) -> tuple[ImageEntry, ...]:

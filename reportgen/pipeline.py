@@ -33,12 +33,13 @@ from reportgen.build import (
     class_sections,
     dataset_summary,
     image_entries,
+    map_features,
     versions,
 )
 from reportgen.config import RunConfig
-from reportgen.data import LoadedImages, load_images, load_probes, sample_images, scan_dataset, split_dataset
+from reportgen.data import LoadedImages, load_images, load_probes, scan_dataset, split_dataset
 from reportgen.features import finetuned_oos_probs, fit_probe, pretrained_features, usable_recipe
-from reportgen.figures import draw_report_figures
+from reportgen.figures import draw_run_figures
 from reportgen.gallery import JPEG_QUALITY, THUMB_SIDE, AssetWriter, cam_requests
 from reportgen.gates import all_passed, check_gate_classes, parse_gates
 from reportgen.history import TrainingHistory
@@ -61,7 +62,6 @@ from reportgen.train import train_model
 logger = logging.getLogger(__name__)
 
 LOG_FILE = "run.log"
-MONTAGE_IMAGES = 9  # the example's 3x3 montage of random images
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,8 @@ def run(config: RunConfig) -> RunOutcome:
         with timer("assets"):
             sections, audit = _assets(stage, images, predictions, sections, findings, cams)
             probes = _probes(config, stage, model, spec, probe_pixels, images.class_names, runtime)
+        with timer("map"):
+            embedding, map_facts = map_features(features, images.labels, audit, seed=config.seed)
         report = build_report(
             run=RunInfo(started_at, versions(), runtime.describe(), config.seed, timer.seconds, config.to_dict()),
             dataset=dataset_summary(images, metrics),
@@ -149,12 +151,10 @@ def run(config: RunConfig) -> RunOutcome:
             gates=gates,
             previous=previous,
             baseline=str(config.baseline or ""),
+            dataset_map=map_facts,
         )
         with timer("figures"):
-            maps = maps_by_class(cams, predictions) if cams is not None else None
-            calibration = findings.calibration if findings else None
-            montage = sample_images(images, count=MONTAGE_IMAGES, seed=config.seed)
-            draw_report_figures(report, stage, montage=montage, calibration=calibration, maps_by_class=maps)
+            draw_run_figures(report, stage, images, predictions, findings, cams, embedding, seed=config.seed)
         with timer("render"):
             _render(report, stage, pdf=config.pdf)
         _write_tables(stage, predictions, report)  # results.json last: its timings now hold every stage

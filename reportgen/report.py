@@ -24,6 +24,7 @@ FIGURES_DIR = "figures"  # the charts' folder inside the output folder
 FIGURE_FILES = {  # figure key -> file name inside FIGURES_DIR, in the order they are drawn
     "montage": "montage.jpg",
     "class_histogram": "class_histogram.png",
+    "dataset_map": "dataset_map.png",
     "training_curves": "training_curves.png",
     "confusion_matrix": "confusion.png",
     "reliability": "reliability.png",
@@ -54,6 +55,16 @@ class DatasetSummary:
     skipped: tuple[SkippedFile, ...]
     under_represented: tuple[str, ...] = ()  # class names marked by the rule below
     under_represented_rule: str = ""  # the rule, in words, for the report
+
+
+@dataclass(frozen=True)
+class DatasetMap:
+    """The map of the data set (figure ``dataset_map``): how its points were laid out, or why there is none."""
+
+    method: str  # "pca" | "tsne" (reportgen.analysis.embedding_map); "" when there is no map
+    points: int  # images on the map
+    subsampled: bool  # True: a sample of the images, stratified by class
+    why_not: str = ""  # why there is no map
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,7 @@ class Report:
     images: tuple[ImageEntry, ...] = ()  # every image with its content hash, for a later --baseline run
     training_start_val_loss: float | None = None  # the starting model's validation loss (epoch 0), when measured
     training_start_val_accuracy: float | None = None
+    dataset_map: DatasetMap | None = None  # None in reports written before the map existed
 
     def to_dict(self) -> dict[str, Any]:
         """The whole of ``results.json``: the report as JSON-able primitives (tuples become lists)."""

@@ -144,3 +144,54 @@ def test_draw_report_figures_draws_exactly_what_the_report_names(tmp_path: Path)
         dataclasses.replace(report, figures={"reliability": "r.png"}), tmp_path, montage=montage, calibration=cal
     )
     assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def _map_points(n: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % classes
+    return rng.normal(size=(n, 2)) + 3 * np.stack([np.cos(labels), np.sin(labels)], axis=1), labels
+
+
+@pytest.mark.parametrize("n_classes", [len(LONG_NAMES), 20, 31])
+def test_embedding_map_names_up_to_20_classes_and_keeps_them_inside(tmp_path, n_classes):
+    names = [*LONG_NAMES, *(f"class {k} {'$' * (k % 2)}" for k in range(n_classes - len(LONG_NAMES)))]
+    coords, labels = _map_points(2000, n_classes)
+    marks = {"suspected label error": [0, 5], "label worth a look": [7], "copy": [10, 11], "outlier": [12]}
+    path = tmp_path / "map.png"
+    figures.plot_embedding_map(coords, labels, names, path, marks=marks, pairs=[(10, 11)], title="t-SNE of $x$")
+    gray = _check_image(path, "PNG")
+    _assert_margins_blank(gray)
+    assert gray.shape[0] < 8.5 * figures.DPI  # fits an A4 column with its caption
+
+
+def test_embedding_map_of_one_point_without_marks(tmp_path):
+    figures.plot_embedding_map(np.zeros((1, 2)), np.array([0]), ["only"], tmp_path / "m.png")
+    _check_image(tmp_path / "m.png", "PNG")
+
+
+def test_the_map_drawer_marks_the_audits_images_that_are_on_the_map(tmp_path, monkeypatch):
+    from report_factory import make_report
+
+    import reportgen.figures as drawing
+    from reportgen.analysis.embedding_map import EmbeddingMap
+    from reportgen.build import map_marks
+
+    report = make_report(tmp_path / "r", audit=True, figures=())
+    report = dataclasses.replace(report, figures={"dataset_map": "figures/dataset_map.png"})
+    marks, pairs = map_marks(report.audit)
+    marked = sorted({i for images in marks.values() for i in images})
+    assert marks["suspected label error"] and marks["copy"] and marks["outlier"] and pairs
+    on_map = np.array(sorted({*marked[1:], 10_000}))  # the first marked image is not on the map
+    embedding = EmbeddingMap(np.zeros((len(on_map), 2), np.float32), on_map, on_map % 3, "tsne", 20_000)
+    calls = []
+    monkeypatch.setattr(drawing, "plot_embedding_map", lambda *args, **kwargs: calls.append((args, kwargs)))
+    drawing.draw_report_figures(report, tmp_path, montage=(np.zeros((0, 4, 4, 3), np.uint8), []), embedding=embedding)
+    (coords, labels, names, path), kwargs = calls[0]
+    row = {int(i): k for k, i in enumerate(on_map)}
+    for entry, images in marks.items():
+        assert kwargs["marks"][entry] == [row[i] for i in images if i in row]
+    assert kwargs["pairs"] == [(row[a], row[b]) for a, b in pairs if a in row and b in row]
+    assert kwargs["title"] == f"t-SNE of the pretrained features: {len(on_map):,} of 20,000 images, sampled per class"
+    assert names == report.dataset.class_names and path == tmp_path / "figures" / "dataset_map.png"
+    with pytest.raises(ValueError, match="coordinates"):
+        drawing.draw_report_figures(report, tmp_path, montage=(np.zeros((0, 4, 4, 3), np.uint8), []))

@@ -80,6 +80,6 @@ def test_its_card_carries_the_badge_and_the_class_text_names_it(planted: tuple[P
     cards = [c[: c.index("</article>")] for c in html.split('<article class="card gallery-card ')[1:]]
     card = next(c for c in cards if f'<p class="path" title="{path}">' in c)
     assert any(badge in card for badge in LABEL_BADGES), card
-    hat_chapter = html[html.index('<h2>hat</h2>') :]
+    hat_chapter = html[html.index("<h2>hat</h2>") :]
     paragraph = hat_chapter[hat_chapter.index('<p class="narrative">') :]
     assert path in paragraph[: paragraph.index("</p>")]

@@ -263,8 +263,11 @@ def test_a_class_with_few_test_images_gets_one_gallery_said_so(food: Metrics) ->
     empty = gallery_words(dataclasses.replace(section, top=()))
     assert empty.top_title == "No test images of pizza" and empty.bottom_title == ""
     metrics = _metrics(((1, 2), (0, 3)), ("a", "b"))
-    whole = dataclasses.replace(_section(metrics, "a"), top=(_image("a", "a", 0.8, 0.8, 0),) + tuple(
-        _image("a", "b", 0.2, 0.8, k) for k in (1, 2)), complete=True)
+    whole = dataclasses.replace(
+        _section(metrics, "a"),
+        top=(_image("a", "a", 0.8, 0.8, 0),) + tuple(_image("a", "b", 0.2, 0.8, k) for k in (1, 2)),
+        complete=True,
+    )
     text = class_narrative(whole, total_test=6, class_names=["a", "b"], metrics=metrics)
     assert "2 of the 3 a test images (67%) are predicted as b." in text
     assert not any("Of its 3 test images" in t for t in text)  # the counts are said once, by the recall sentence

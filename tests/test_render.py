@@ -131,8 +131,10 @@ def test_every_heatmap_grid_has_the_normalisation_note(rendered):
 def test_cards_show_the_true_class_score_and_the_predicted_class_with_its_score(rendered):
     _, html, _ = rendered
     # the first bottom image of class "plain" is wrong: score 0.1 for plain, predicted <b>x</b> with 0.9
-    assert "plain 0.10</span><br><span class=\"pred wrong\" title=\"predicted class and its score\">" \
+    assert (
+        'plain 0.10</span><br><span class="pred wrong" title="predicted class and its score">'
         "predicted &lt;b&gt;x&lt;/b&gt; 0.90</span>" in html
+    )
     assert 'plain 0.99</span> <span class="badge correct">correct</span>' in html
 
 
@@ -208,6 +210,21 @@ def test_unknown_figures_go_to_audit_checks(tmp_path):
     report = make_report(tmp_path, figures=("montage", "label_issues"))
     html = render_html(report, tmp_path).read_text("utf-8")
     assert 'id="audit-checks"' in html and "Label issues" in html
+
+
+def test_the_data_set_chapter_shows_the_map_or_says_why_there_is_none(tmp_path):
+    from reportgen.report import DatasetMap
+
+    report = make_report(tmp_path, figures=("montage", "class_histogram", "dataset_map"))
+    html = render_html(dataclasses.replace(report, dataset_map=DatasetMap("tsne", 90, False)), tmp_path).read_text()
+    dataset = html[html.index('id="dataset"') : html.index('id="training"')]
+    assert "figures/dataset_map.png" in dataset and "axes mean nothing" in dataset
+    assert "No map of the data set" not in html
+    why = DatasetMap("", 0, False, "the backbone has no pretrained weights (--weights <none>)")
+    report = make_report(tmp_path / "none", figures=("montage", "class_histogram"))
+    html = render_html(dataclasses.replace(report, dataset_map=why), tmp_path / "none").read_text()
+    dataset = html[html.index('id="dataset"') : html.index('id="training"')]
+    assert "No map of the data set: the backbone has no pretrained weights (--weights &lt;none&gt;)." in dataset
 
 
 def test_absolute_asset_path_is_refused(tmp_path):

@@ -13,14 +13,15 @@ from report_factory import make_report
 
 from reportgen.audit import Audit, AuditImage, DuplicateCheck, HealthCheck, HealthView, PairView
 from reportgen.build import image_flags, with_image_flags
-from reportgen.report import ImageEntry, ImageFlag, Report
+from reportgen.report import DatasetMap, ImageEntry, ImageFlag, Report
 from reportgen.serialize import SchemaError
 
 
 def _full_report(tmp_path: Path) -> Report:
     report = make_report(tmp_path, audit=True, changes=True, gates=True)
     images = (ImageEntry("a/1.jpg", "0" * 64, "a", "train", 40, 30), ImageEntry("b/2.jpg", "1" * 64, "b", "test", 8, 8))
-    return Report(**{**vars(report), "images": images, "training_start_val_loss": 1.5})
+    dataset_map = DatasetMap("tsne", 2000, True)
+    return Report(**{**vars(report), "images": images, "training_start_val_loss": 1.5, "dataset_map": dataset_map})
 
 
 def test_round_trip_through_json_gives_the_same_report(tmp_path: Path) -> None:

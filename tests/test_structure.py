@@ -86,6 +86,23 @@ def test_unknown_figures_go_to_the_extra_figures_chapter_after_known_ones(tmp_pa
     assert _chapter(structure, "training").figures == ()  # the report has no training_curves figure
 
 
+def test_the_data_set_map_is_placed_in_the_data_set_chapter_with_its_caption(tmp_path):
+    report = make_report(tmp_path, figures=("montage", "class_histogram", "dataset_map", "reliability"))
+    structure = report_structure(report)
+    placed = _chapter(structure, "dataset").figures
+    assert [f.path for f in placed] == [
+        "figures/montage.png",
+        "figures/class_histogram.png",
+        "figures/dataset_map.png",
+    ]
+    caption = placed[-1].caption
+    assert "axes mean nothing" in caption and "suspected label errors" in caption and "outliers" in caption
+    assert placed[-1].title.startswith("Map of the data set") and placed[-1].size == "large"
+    assert "figures/dataset_map.png" not in [f.path for f in structure.extra_figures]
+    without = report_structure(make_report(tmp_path / "none", figures=("montage", "class_histogram")))
+    assert len(_chapter(without, "dataset").figures) == 2
+
+
 def test_checkpoint_run_places_no_training_curves(tmp_path):
     structure = report_structure(make_report(tmp_path, training=False))
     assert _chapter(structure, "training").figures == ()

@@ -320,7 +320,7 @@ def _images(n: int) -> str:
 
 
 def _mistakes(images: Sequence[GalleryImage]) -> str:
-    """" — 3 of 4 are mistakes", " — all correct", "" for no images."""
+    """The heading's clause on mistakes, e.g. ' — 3 of 4 are mistakes' or ' — all correct'; empty without images."""
     n, wrong = len(images), sum(not g.correct for g in images)
     if n == 0:
         return ""

@@ -25,6 +25,7 @@ REFS_SHOWN = 20  # image references per list in the changes chapter
 FIGURE_TITLES = {  # key -> alt text, and the heading in the extra-figures chapter; others: the key in words
     "montage": "Montage of nine random images with their labels",
     "class_histogram": "Images per class and split",
+    "dataset_map": "Map of the data set: images placed by their pretrained features",
     "training_curves": "Training and validation loss and accuracy per epoch",
     "confusion_matrix": "Row-normalised confusion matrix",
     "reliability": "Calibration: reliability diagram",
@@ -33,6 +34,8 @@ FIGURE_TITLES = {  # key -> alt text, and the heading in the extra-figures chapt
 FIGURE_CAPTIONS = {  # key -> caption under the figure in its chapter (figures in the extra-figures chapter have none)
     "montage": "Nine random images of the data set with their labels.",
     "class_histogram": "Images per class in each split. Under-represented classes have red names and hatched bars.",
+    "dataset_map": "Each dot is an image, near images whose pretrained features resemble its own; the axes mean "
+    "nothing; rings mark suspected label errors (grey: worth a look), crosses copies, diamonds outliers.",
     "training_curves": "Loss and accuracy per epoch; training values are running means over the epoch.",
     "confusion_matrix": "Row-normalised confusion matrix: rows are true classes, columns predicted classes; each "
     "cell shows the share of the row's test images and their count.",
@@ -42,7 +45,7 @@ FIGURE_CAPTIONS = {  # key -> caption under the figure in its chapter (figures i
 }
 FIGURE_SIZES = {"montage": "small", "confusion_matrix": "square", "reliability": "medium"}  # CSS class; else large
 HEATMAP_FIGURES = frozenset({"mean_cams"})  # figures that need the per-image normalisation note
-PLACED_FIGURES = ("montage", "class_histogram", "training_curves", "confusion_matrix")  # always have a place
+PLACED_FIGURES = ("montage", "class_histogram", "dataset_map", "training_curves", "confusion_matrix")  # placed
 # Audit sections in order: (HTML id "audit-<macro>", title, the Audit.not_run keys it reports (the first names its
 # field of Audit; the chapter's head lists the keys no section reports), the check in words, its figures).
 AUDIT_SECTIONS = (
@@ -265,7 +268,7 @@ def _chapters(report: Report, extras: tuple[Figure, ...]) -> tuple[Section, ...]
     figs = report.figures
     return (
         Section("summary", "summary", "Summary", True),
-        Section("dataset", "dataset", "Data set", True, _placed(figs, "montage", "class_histogram")),
+        Section("dataset", "dataset", "Data set", True, _placed(figs, "montage", "class_histogram", "dataset_map")),
         Section("training", "training", "Training", True, _placed(figs, "training_curves") if report.training else ()),
         Section("confusion", "confusion", "Confusion", True, _placed(figs, "confusion_matrix")),
         Section("audit", "audit", "Data set audit", report.audit is not None),
@@ -291,11 +294,9 @@ def _placed(figures: dict[str, str], *keys: str) -> tuple[Figure, ...]:
 
 def extra_figures(figures: dict[str, str], *, audit: bool) -> tuple[Figure, ...]:
     """Figures without a place of their own (with no audit, the audit's too), known ones first, without captions."""
-    audit_figures = tuple(key for *_, keys in AUDIT_SECTIONS for key in keys)
-    placed = (*PLACED_FIGURES, *audit_figures) if audit else PLACED_FIGURES
-    known = [key for key in FIGURE_TITLES if key in figures and key not in placed]
-    others = sorted(key for key in figures if key not in placed and key not in FIGURE_TITLES)
-    return tuple(_figure(figures, key, caption=False) for key in (*known, *others))
+    placed = (*PLACED_FIGURES, *(key for *_, keys in AUDIT_SECTIONS for key in keys)) if audit else PLACED_FIGURES
+    unplaced = [key for key in (*FIGURE_TITLES, *sorted(figures)) if key in figures and key not in placed]
+    return tuple(_figure(figures, key, caption=False) for key in dict.fromkeys(unplaced))  # known keys first
 
 
 def config_rows(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
