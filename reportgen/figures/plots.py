@@ -229,7 +229,8 @@ def plot_reliability(
     """Write a reliability diagram: accuracy per confidence bin against the diagonal, with a count histogram.
 
     Bins are the ``len(bin_counts)`` equal-width bins of [0, 1]; an empty bin's confidence and accuracy may be
-    ``None`` or NaN. The red bars are each bin's gap between its mean confidence and its accuracy.
+    ``None`` or NaN. Each bar's height is the bin's accuracy, a dark tick marks its mean confidence, and the
+    red hatching (drawn over the bar without hiding it) spans the gap between the two.
     """
     n_bins = len(bin_counts)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
@@ -237,29 +238,27 @@ def plot_reliability(
     conf = np.array([_nan(v) for v in bin_confidence])
     acc = np.array([_nan(v) for v in bin_accuracy])
     filled = (np.asarray(bin_counts) > 0) & ~np.isnan(conf) & ~np.isnan(acc)
-    fig = _figure(WIDTH_IN * 0.75, 5.0)
+    x, a, c = centres[filled], acc[filled], conf[filled]
+    fig = _figure(WIDTH_IN * 0.75, 5.4)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    top.bar(x, a, width=width, color=SPLIT_COLOURS["train"], edgecolor="white", label="accuracy (bar height)")
     top.bar(
-        centres[filled], acc[filled], width=width, color=SPLIT_COLOURS["train"], edgecolor="white", label="accuracy"
-    )
-    gap = conf[filled] - acc[filled]
-    top.bar(
-        centres[filled],
-        gap,
-        bottom=acc[filled],
+        x,
+        c - a,
+        bottom=a,
         width=width,
-        color=FLAG_COLOUR,
-        alpha=0.35,
+        facecolor="none",
         hatch="//",
         edgecolor=FLAG_COLOUR,
         linewidth=0.5,
         label="gap to mean confidence",
     )
+    top.hlines(c, x - width / 2, x + width / 2, colors="#222222", linewidth=2, label="mean confidence", zorder=3)
     top.plot([0, 1], [0, 1], linestyle="--", color="#555555", linewidth=1, label="perfect calibration")
     top.set_ylim(0, 1)
-    top.set_ylabel("Accuracy")
-    top.set_title(f"Reliability diagram (ECE {100 * ece:.1f}%)")
-    top.legend(loc="upper left")
+    top.set_ylabel("Accuracy and mean confidence")
+    top.set_title(f"Reliability diagram (ECE {100 * ece:.1f}%)", pad=30)
+    top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2, borderaxespad=0.0)
     top.grid(alpha=0.3)
     bottom.bar(centres, bin_counts, width=width, color="#8C8C8C", edgecolor="white")
     bottom.set_xlim(0, 1)
@@ -270,7 +269,10 @@ def plot_reliability(
 
 @_styled
 def plot_mean_cams(maps: np.ndarray, class_names: Sequence[str], flagged: Sequence[bool], path: Path) -> None:
-    """Write a grid of mean Grad-CAM maps ``(C, S, S)`` in [0, 1], one panel per class; flagged panels in red."""
+    """Write a grid of mean Grad-CAM maps ``(C, S, S)`` in [0, 1], one panel per class; flagged panels in red.
+
+    A class whose map is all zero had no usable map: its panel says "no maps" instead of showing a blank map.
+    """
     n = len(class_names)
     cols = min(n, 5 if n > 9 else 3 if n > 4 else n) or 1
     rows = math.ceil(n / cols)
@@ -284,7 +286,11 @@ def plot_mean_cams(maps: np.ndarray, class_names: Sequence[str], flagged: Sequen
         if k >= n:
             ax.set_axis_off()
             continue
-        image = ax.imshow(_downsample(maps[k]), cmap="jet", vmin=0.0, vmax=1.0, interpolation="bilinear")
+        if np.any(maps[k]):
+            image = ax.imshow(_downsample(maps[k]), cmap="jet", vmin=0.0, vmax=1.0, interpolation="bilinear")
+        else:
+            ax.set(facecolor="#F6F8FA", xlim=(0, 1), ylim=(0, 1), aspect="equal")
+            ax.text(0.5, 0.5, "no maps", ha="center", va="center", fontsize=8, color="#59636E", transform=ax.transAxes)
         colour = FLAG_COLOUR if flagged[k] else "#222222"
         ax.set_title(_label(class_names[k], width=14), fontsize=8, color=colour)
         for spine in ax.spines.values():
