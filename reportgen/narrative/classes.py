@@ -92,7 +92,7 @@ def _no_test_images(name: str, total_test: int, counts: _Counts) -> str:
     text = f"None of the {total_test} test images is a {name} image, so its recall and precision cannot be measured"
     if counts.predicted_as:
         n = counts.predicted_as
-        text += f"; {fmt_plural(n, 'test image', prose=True)} of other classes {is_are(n)} predicted as {name}"
+        text += f"; {fmt_plural(n, 'test image')} of other classes {is_are(n)} predicted as {name}"
     return text + "."
 
 
@@ -105,7 +105,7 @@ def _perfect(name: str, support: int) -> str:
 
 
 def _recall_sentence(name: str, c: _Counts) -> str:
-    recall = fmt_percent(c.correct / c.support, 0, prose=True)
+    recall = fmt_percent(c.correct / c.support)
     if c.support == 1:
         outcome = "classified correctly" if c.correct else "misclassified"
         return f"The single {name} test image is {outcome} (recall {recall})."
@@ -122,7 +122,9 @@ def _precision_sentence(name: str, c: _Counts) -> str:
     if c.correct == c.predicted_as:
         subject = "The single test image" if c.predicted_as == 1 else f"All {c.predicted_as} test images"
         return f"{subject} predicted as {name} {is_are(c.predicted_as)} labelled {name} (precision 100%)."
-    precision = fmt_percent(c.correct / c.predicted_as, 0, prose=True)
+    if c.predicted_as == 1:
+        return f"The single test image predicted as {name} is labelled as another class (precision 0%)."
+    precision = fmt_percent(c.correct / c.predicted_as)
     return (
         f"Of the {c.predicted_as} test images predicted as {name}, {c.correct} {is_are(c.correct)} labelled {name} "
         f"(precision {precision})."
@@ -141,25 +143,28 @@ def _confusion_sentences(
 
 
 def _outgoing_sentence(name: str, support: int, cells: Sequence[Confusion]) -> str:
-    first, *others = cells[:MAX_LISTED]
+    shown = cells if len(cells) == MAX_LISTED + 1 else cells[:MAX_LISTED]  # "1 more as 1 other class": name it
+    first, *others = shown
     head = (
-        f"{first.count} of the {support} {name} test images ({fmt_percent(first.fraction, 0, prose=True)}) "
+        f"The single {name} test image is predicted as {first.predicted_class}"
+        if support == 1
+        else f"{first.count} of the {support} {name} test images ({fmt_percent(first.fraction)}) "
         f"{is_are(first.count)} predicted as {first.predicted_class}"
     )
-    parts = [head] + [f"{c.count} ({fmt_percent(c.fraction, 0, prose=True)}) as {c.predicted_class}" for c in others]
-    rest = cells[MAX_LISTED:]
+    parts = [head] + [f"{c.count} ({fmt_percent(c.fraction)}) as {c.predicted_class}" for c in others]
+    rest = cells[len(shown) :]
     if rest:
-        others = fmt_plural(len(rest), "other class", "other classes", prose=True)
-        parts.append(f"{sum(c.count for c in rest)} more as {others}")
+        parts.append(f"{sum(c.count for c in rest)} more as {len(rest)} other classes")
     return join_words(parts) + "."
 
 
 def _incoming_sentence(name: str, cells: Sequence[Confusion]) -> str:
-    parts = [fmt_plural(c.count, f"{c.true_class} test image", prose=True) for c in cells[:MAX_LISTED]]
-    rest = cells[MAX_LISTED:]
+    shown = cells if len(cells) == MAX_LISTED + 1 else cells[:MAX_LISTED]  # a single other class is named
+    parts = [fmt_plural(c.count, f"{c.true_class} test image") for c in shown]
+    rest = cells[len(shown) :]
     if rest:
-        images = fmt_plural(sum(c.count for c in rest), "test image", prose=True)
-        parts.append(f"{images} of {fmt_plural(len(rest), 'other class', 'other classes', prose=True)}")
+        images = fmt_plural(sum(c.count for c in rest), "test image")
+        parts.append(f"{images} of {len(rest)} other classes")
     return f"In the other direction, {name} is predicted for {join_words(parts)}."
 
 
@@ -168,20 +173,21 @@ def _bottom_sentences(section: ClassSection, confident: float) -> list[str]:
     if not bottom:
         return []
     wrong = [g for g in bottom if not g.correct]
+    k = len(bottom)
     if not wrong:
-        lowest = min(g.score for g in bottom)
-        return [
-            f"Its {len(bottom)} lowest-scoring test images are all classified correctly "
-            f"(lowest {name} score {fmt_score(lowest, 2, prose=True)})."
-        ]
+        lowest = fmt_score(min(g.score for g in bottom))
+        if k == 1:
+            return [f"Its lowest-scoring test image is classified correctly ({name} score {lowest})."]
+        return [f"Its {k} lowest-scoring test images are all classified correctly (lowest {name} score {lowest})."]
     parts = [_as_class(pred, images) for pred, images in _by_prediction(wrong)]
     n = len(wrong)
-    sentences = [
-        f"Of its {len(bottom)} lowest-scoring test images, {n} {is_are(n)} misclassified: {join_words(parts)}."
-    ]
+    if k == 1:
+        sentences = [f"Its lowest-scoring test image is misclassified: {join_words(parts)}."]
+    else:
+        sentences = [f"Of its {k} lowest-scoring test images, {n} {is_are(n)} misclassified: {join_words(parts)}."]
     sure = [g for g in wrong if g.predicted_score > confident]
     if sure:
-        sentences.append(_confident_sentence(name, len(bottom), sure, confident))
+        sentences.append(_confident_sentence(name, k, sure, confident))
     return sentences
 
 
@@ -195,7 +201,7 @@ def _by_prediction(images: Sequence[GalleryImage]) -> list[tuple[str, list[Galle
 
 def _as_class(predicted: str, images: Sequence[GalleryImage]) -> str:
     low, high = min(g.predicted_score for g in images), max(g.predicted_score for g in images)
-    low_text, high_text = fmt_score(low, 2, prose=True), fmt_score(high, 2, prose=True)
+    low_text, high_text = fmt_score(low), fmt_score(high)
     scores = f"score {low_text}" if low_text == high_text else f"scores {low_text}–{high_text}"
     return f"{len(images)} as {predicted} ({predicted} {scores})"
 
@@ -204,7 +210,11 @@ def _confident_sentence(name: str, k: int, sure: Sequence[GalleryImage], confide
     groups = _by_prediction(sure)
     n = len(sure)
     check = "check its label" if n == 1 else "check their labels"
-    head = f"{n} of the {k} lowest-scoring {name} test images {is_are(n)} predicted as"
+    head = (
+        f"The lowest-scoring {name} test image is predicted as"
+        if k == 1
+        else f"{n} of the {k} lowest-scoring {name} test images {is_are(n)} predicted as"
+    )
     if len(groups) == 1:
         return f"{head} {groups[0][0]} with a score above {confident:g}: {check}."
     split = ", ".join(f"{len(images)} as {pred}" for pred, images in groups)
@@ -225,7 +235,7 @@ def _representation_sentences(section: ClassSection, metrics: Metrics) -> list[s
     if m.support == 0 or not recalls:
         return [text + "."]
     mean = sum(recalls) / len(recalls)
-    recall, average = fmt_percent(m.recall, 0, prose=True), fmt_percent(mean, 0, prose=True)
+    recall, average = fmt_percent(m.recall), fmt_percent(mean)
     if m.recall < mean:
         text += f", and its recall of {recall} is below the average over classes ({average})"
         return [text + f": more {name} images may help."]
@@ -238,24 +248,24 @@ def _facts_sentences(name: str, facts: ClassAuditFacts | None) -> list[str]:
     sentences = []
     if facts.label_suspects:
         suggested = f" ({listed(facts.suggested_labels, '{n} suggested {name}')})" if facts.suggested_labels else ""
-        images = fmt_plural(facts.label_suspects, f"{name} image", prose=True)
+        images = fmt_plural(facts.label_suspects, f"{name} image")
         sentences.append(f"The label check flags {images} as likely mislabelled{suggested}.")
     if facts.leaked_test_images:
         n = facts.leaked_test_images
         sentences.append(
-            f"{fmt_plural(n, f'{name} test image', prose=True)} {has_have(n)} an exact or near copy in the training "
+            f"{fmt_plural(n, f'{name} test image')} {has_have(n)} an exact or near copy in the training "
             f"split, so {'it does' if n == 1 else 'they do'} not measure generalisation."
         )
     if facts.cross_class_duplicates:
         n = facts.cross_class_duplicates
         partners = f" ({listed(facts.duplicate_classes)})" if facts.duplicate_classes else ""
-        images = fmt_plural(n, f"{name} image", prose=True)
+        images = fmt_plural(n, f"{name} image")
         sentences.append(f"{images} {has_have(n)} an exact or near copy labelled as another class{partners}.")
     if facts.shortcut:
         reason = f": {sentence(facts.shortcut_reason)}" if facts.shortcut_reason.strip() else "."
         sentences.append(f"The shortcut check flags {name}{reason}")
     if facts.health_issues:
         n = facts.health_issues
-        images = fmt_plural(n, f"{name} image", prose=True)
+        images = fmt_plural(n, f"{name} image")
         sentences.append(f"{images} {'fails' if n == 1 else 'fail'} an image-health check.")
     return sentences
