@@ -15,7 +15,6 @@ from reportgen.narrative.format import fmt_number, fmt_plural, join_words, liste
 
 if TYPE_CHECKING:
     from reportgen.audit import (
-        Audit,
         CalibrationCheck,
         DuplicateCheck,
         HealthCheck,
@@ -65,10 +64,10 @@ def _line(report: Report, key: str) -> Line:
         return (f"did not run: {why}" if why else "did not run"), None, NOT_RUN
     if key not in _WORDS:  # a check added without words for page 1: its section tells
         return "ran: see its section", None, NOT_RUN
-    return _WORDS[key](view, audit)
+    return _WORDS[key](view)
 
 
-def _labels(ls: LabelCheck, _: Audit) -> Line:
+def _labels(ls: LabelCheck) -> Line:
     likely, review = ls.total, len(ls.worth_a_look)
     words = fmt_plural(likely, "likely wrong label") if likely else "no likely wrong label"
     words += f", {review} worth a look" if review else ""
@@ -77,13 +76,13 @@ def _labels(ls: LabelCheck, _: Audit) -> Line:
     return words, likely, WARN if likely else GOOD
 
 
-def _outliers(oc: OutlierCheck, _: Audit) -> Line:
+def _outliers(oc: OutlierCheck) -> Line:
     if not oc.total:
         return "every image is near a class", 0, GOOD
     return f"{fmt_plural(oc.total, 'image')} far from every class", oc.total, WARN
 
 
-def _duplicates(d: DuplicateCheck, audit: Audit) -> Line:
+def _duplicates(d: DuplicateCheck) -> Line:
     near = " (exact copies only: near copies not sought)" if d.threshold is None else ""
     if not d.total:
         return f"no copies{near}", 0, GOOD
@@ -94,7 +93,7 @@ def _duplicates(d: DuplicateCheck, audit: Audit) -> Line:
     return words + near, d.total, BAD if d.across_splits else WARN
 
 
-def _calibration(c: CalibrationCheck, _: Audit) -> Line:
+def _calibration(c: CalibrationCheck) -> Line:
     if not c.n_images:
         return "no test images to measure", None, NOT_RUN
     ece = f"ECE {fmt_number(c.ece)}"
@@ -104,7 +103,7 @@ def _calibration(c: CalibrationCheck, _: Audit) -> Line:
     return f"scores {how} ({ece}): read them as a ranking", None, WARN
 
 
-def _shortcuts(sc: ShortcutCheck, _: Audit) -> Line:
+def _shortcuts(sc: ShortcutCheck) -> Line:
     judged = sum(c.n_maps >= sc.min_maps for c in sc.classes)
     if sc.flagged:
         return _flagged(sc.flagged)
@@ -115,7 +114,7 @@ def _shortcuts(sc: ShortcutCheck, _: Audit) -> Line:
     return "no class flagged", 0, GOOD
 
 
-def _stamps(st: StampCheck, _: Audit) -> Line:
+def _stamps(st: StampCheck) -> Line:
     if st.flagged:
         return _flagged(st.flagged)
     return "no fixed pattern in any class", 0, GOOD
@@ -125,7 +124,7 @@ def _flagged(names: Sequence[str]) -> Line:
     return f"{fmt_plural(len(names), 'class', 'classes')} flagged: {join_words(list(names))}", len(names), WARN
 
 
-def _health(h: HealthCheck, _: Audit) -> Line:
+def _health(h: HealthCheck) -> Line:
     if not h.total:
         return "no problem found", 0, GOOD
     checks = listed({HEALTH_CHECK_TITLES.get(k, k.replace("_", " ")): n for k, n in h.counts.items()})
