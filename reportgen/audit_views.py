@@ -158,6 +158,7 @@ def label_check_view(
         cells = {names[j]: int(n) for j, n in enumerate(row) if n}
         if cells:
             suggested[names[given]] = cells
+    agreement = round(issues.probs_accuracy, 4)  # the card and the caution print this one value
     return LabelCheck(
         method=method,
         method_text=label_method_text(method, folds),
@@ -166,7 +167,7 @@ def label_check_view(
         total=len(issues.suspects),
         noise_rate=round(issues.noise_rate, 4),
         noise_rate_method=issues.noise_rate_method,
-        probs_accuracy=round(issues.probs_accuracy, 4),
+        probs_accuracy=agreement,
         filter_by=issues.filter_by,
         rank_by=issues.rank_by,
         per_class={names[i]: int(n) for i, n in enumerate(issues.suspects_per_class)},
@@ -174,7 +175,7 @@ def label_check_view(
         class_noise_rates={names[i]: round(r, 4) for i, r in enumerate(issues.class_noise_rates)},
         suspects=_suspect_views(issues.suspects, index, predicted, assets, shown),
         shown=min(shown, len(issues.suspects)),
-        caution="" if issues.probs_accuracy >= WEAK_AGREEMENT else label_caution(issues.probs_accuracy, WEAK_AGREEMENT),
+        caution="" if agreement >= WEAK_AGREEMENT else label_caution(agreement, WEAK_AGREEMENT),
         worth_a_look=_suspect_views(issues.worth_a_look, index, predicted, assets, review_shown),
         review_shown=min(review_shown, len(issues.worth_a_look)),
         temperature=round(issues.temperature, 4),

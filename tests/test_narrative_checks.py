@@ -84,3 +84,17 @@ def test_stamp_reason_for_flagged_unflagged_and_unmeasured_classes() -> None:
     assert stamp_reason(ClassStamp(0, 40, True, 2, 0.0006, "top", 0.6, 0.6, 0.1, False), limits) == ""
     unmeasured = ClassStamp(1, 1, False, 0, 0.0, "", 0.0, 0.0, 0.0, False)
     assert stamp_reason(unmeasured, limits) == "too few images to measure"
+
+
+def test_the_label_cards_agreement_and_its_caution_print_one_value() -> None:
+    """The card prints the view's agreement; the caution is written from that same value, not the raw one."""
+    import numpy as np
+
+    from reportgen.analysis.label_issues import LabelIssues
+    from reportgen.audit_views import DatasetIndex, label_check_view
+    from reportgen.narrative.format import fmt_percent
+
+    issues = LabelIssues((), (), 10, (0, 0), ((0, 0), (0, 0)), 0.05, (0.0, 0.1), "fit", 0.4014999, 1.0, "n", "r")
+    index = DatasetIndex(("a/1.jpg",), np.zeros(1, int), np.array(["train"]), ("a", "b"))
+    view = label_check_view(issues, index, np.zeros(1, int), method="embeddings", folds=5, assets=None)
+    assert f"agree with only {fmt_percent(view.probs_accuracy)} of the given labels" in view.caution
