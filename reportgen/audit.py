@@ -149,7 +149,7 @@ class ShortcutClass:
     """Where one class's evidence sits."""
 
     class_name: str
-    n_maps: int
+    n_maps: int  # usable (non-empty) maps, those the figures come from
     concentration: float
     border_share: float
     centre_offset: float
@@ -158,6 +158,7 @@ class ShortcutClass:
     peak_spread: float
     flagged: bool
     reasons: tuple[str, ...]
+    measured: bool = True  # False with fewer than two maps: the figures are placeholders, not a measurement
 
 
 @dataclass(frozen=True)

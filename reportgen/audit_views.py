@@ -64,6 +64,7 @@ from reportgen.narrative.audit import (
 
 T = TypeVar("T")
 
+MIN_MEASURED_MAPS = 2  # a class's shortcut figures need two maps (a consistency is a correlation between maps)
 WEAK_AGREEMENT = 0.85  # out-of-sample agreement with the labels below which the label check warns (food9-64px: 0.72)
 
 
@@ -157,6 +158,7 @@ def label_check_view(
         cells = {names[j]: int(n) for j, n in enumerate(row) if n}
         if cells:
             suggested[names[given]] = cells
+    agreement = round(issues.probs_accuracy, 4)  # the card and the caution print this one value
     return LabelCheck(
         method=method,
         method_text=label_method_text(method, folds),
@@ -165,7 +167,7 @@ def label_check_view(
         total=len(issues.suspects),
         noise_rate=round(issues.noise_rate, 4),
         noise_rate_method=issues.noise_rate_method,
-        probs_accuracy=round(issues.probs_accuracy, 4),
+        probs_accuracy=agreement,
         filter_by=issues.filter_by,
         rank_by=issues.rank_by,
         per_class={names[i]: int(n) for i, n in enumerate(issues.suspects_per_class)},
@@ -173,7 +175,7 @@ def label_check_view(
         class_noise_rates={names[i]: round(r, 4) for i, r in enumerate(issues.class_noise_rates)},
         suspects=_suspect_views(issues.suspects, index, predicted, assets, shown),
         shown=min(shown, len(issues.suspects)),
-        caution="" if issues.probs_accuracy >= WEAK_AGREEMENT else label_caution(issues.probs_accuracy, WEAK_AGREEMENT),
+        caution="" if agreement >= WEAK_AGREEMENT else label_caution(agreement, WEAK_AGREEMENT),
         worth_a_look=_suspect_views(issues.worth_a_look, index, predicted, assets, review_shown),
         review_shown=min(review_shown, len(issues.worth_a_look)),
         temperature=round(issues.temperature, 4),
@@ -257,15 +259,15 @@ def duplicate_check_view(
 
 
 def calibration_view(cal: Calibration, verdict: CalibrationVerdict) -> CalibrationCheck:
-    """The calibration figures and their reading."""
+    """The calibration figures, as the analysis gave them (the text formats the same values), and their reading."""
     return CalibrationCheck(
         n_images=cal.n_images,
-        ece=round(cal.ece, 4),
-        ece_noise_floor=round(cal.ece_noise_floor, 4),
-        mce=round(cal.mce, 4),
-        mean_confidence=round(cal.mean_confidence, 4),
-        accuracy=round(cal.accuracy, 4),
-        brier=round(cal.brier, 4),
+        ece=cal.ece,
+        ece_noise_floor=cal.ece_noise_floor,
+        mce=cal.mce,
+        mean_confidence=cal.mean_confidence,
+        accuracy=cal.accuracy,
+        brier=cal.brier,
         readable_as_probabilities=verdict.readable_as_probabilities,
         direction=verdict.direction,
         text=calibration_text(cal, verdict),
@@ -273,20 +275,25 @@ def calibration_view(cal: Calibration, verdict: CalibrationVerdict) -> Calibrati
 
 
 def shortcut_view(shortcuts: Shortcuts, class_names: Sequence[str]) -> ShortcutCheck:
-    """Per-class evidence figures and flags, by class name."""
+    """Per-class evidence figures and flags, by class name.
+
+    ``n_maps`` counts the usable maps (not empty), those the figures and the flags come from; with fewer
+    than ``MIN_MEASURED_MAPS`` the figures are placeholders (no consistency, no spread), so ``measured`` is False.
+    """
     t = shortcuts.thresholds
     classes = tuple(
         ShortcutClass(
             class_names[c.class_idx],
-            c.n_maps,
-            round(c.concentration, 3),
-            round(c.border_share, 3),
-            round(c.centre_offset, 3),
+            c.n_maps - c.n_empty,
+            c.concentration,
+            c.border_share,
+            c.centre_offset,
             c.region,
-            round(c.consistency, 3),
-            round(c.peak_spread, 3),
+            c.consistency,
+            c.peak_spread,
             bool(c.flags),
             tuple(shortcut_reason(f, t) for f in c.flags),
+            measured=c.n_maps - c.n_empty >= MIN_MEASURED_MAPS,
         )
         for c in shortcuts.classes
     )

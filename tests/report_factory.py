@@ -41,7 +41,7 @@ from reportgen.baseline import (
 from reportgen.data import SkippedFile
 from reportgen.gates import GateResult
 from reportgen.history import EpochStats
-from reportgen.narrative.classes import gallery_words
+from reportgen.narrative.galleries import gallery_words
 from reportgen.report import (
     SCHEMA_VERSION,
     ClassSection,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from reportgen.figures import maps
 from reportgen.figures import plots as figures
 from reportgen.history import EpochStats
 
@@ -105,6 +106,40 @@ def test_reliability_with_empty_bins(tmp_path):
     _check_image(tmp_path / "r.png", "PNG")
 
 
+def _drawn(monkeypatch, plot, *args):
+    """The matplotlib Figure ``plot`` would save (``_save`` captured instead of writing)."""
+    saved = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path, **_: saved.append(fig))
+    plot(*args)
+    return saved[0]
+
+
+def test_reliability_bars_are_what_the_legend_says(monkeypatch, tmp_path):
+    """Bars are accuracy, drawn whole (the gap hatching has no fill); ticks are the mean confidence."""
+    conf = [None, 0.31, 0.45, 0.9]
+    acc = [None, 1.0, 0.25, 0.9]
+    fig = _drawn(monkeypatch, figures.plot_reliability, conf, acc, [0, 2, 4, 6], 0.19, tmp_path / "r.png")
+    top = fig.axes[0]
+    labels = top.get_legend_handles_labels()[1]
+    legend = ["accuracy (bar height)", "gap to mean confidence", "mean confidence", "perfect calibration"]
+    assert sorted(labels) == legend
+    bars, gap = top.containers[0], top.containers[1]
+    assert [b.get_height() for b in bars] == pytest.approx([1.0, 0.25, 0.9])
+    assert all(p.get_facecolor()[3] == 0 for p in gap)  # hatching over a bar leaves its colour visible
+    assert [p.get_y() + p.get_height() for p in gap] == pytest.approx([0.31, 0.45, 0.9])
+    ticks = next(c for c in top.collections if c.get_label() == "mean confidence")
+    assert [seg[0][1] for seg in ticks.get_segments()] == pytest.approx([0.31, 0.45, 0.9])
+
+
+def test_mean_cams_say_no_maps_instead_of_a_blank_panel(monkeypatch, tmp_path):
+    maps = np.zeros((3, 32, 32))
+    maps[0, 10:20, 10:20] = 1.0
+    fig = _drawn(monkeypatch, figures.plot_mean_cams, maps, ["a", "b", "c"], [False, False, False], tmp_path / "c.png")
+    panels = fig.axes[:3]
+    assert [len(ax.images) for ax in panels] == [1, 0, 0]
+    assert [[t.get_text() for t in ax.texts] for ax in panels] == [[], ["no maps"], ["no maps"]]
+
+
 def test_mean_cams(tmp_path):
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:224, 0:224] / 224.0
@@ -158,14 +193,14 @@ def test_embedding_map_names_up_to_20_classes_and_keeps_them_inside(tmp_path, n_
     coords, labels = _map_points(2000, n_classes)
     marks = {"suspected label error": [0, 5], "label worth a look": [7], "copy": [10, 11], "outlier": [12]}
     path = tmp_path / "map.png"
-    figures.plot_embedding_map(coords, labels, names, path, marks=marks, pairs=[(10, 11)], title="t-SNE of $x$")
+    maps.plot_embedding_map(coords, labels, names, path, marks=marks, pairs=[(10, 11)], title="t-SNE of $x$")
     gray = _check_image(path, "PNG")
     _assert_margins_blank(gray)
     assert gray.shape[0] < 8.5 * figures.DPI  # fits an A4 column with its caption
 
 
 def test_embedding_map_of_one_point_without_marks(tmp_path):
-    figures.plot_embedding_map(np.zeros((1, 2)), np.array([0]), ["only"], tmp_path / "m.png")
+    maps.plot_embedding_map(np.zeros((1, 2)), np.array([0]), ["only"], tmp_path / "m.png")
     _check_image(tmp_path / "m.png", "PNG")
 
 

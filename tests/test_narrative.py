@@ -17,9 +17,10 @@ from reportgen.audit import ClassAuditFacts, ShortcutClass
 from reportgen.build import with_class_facts
 from reportgen.narrative import Narrative, narrate, with_narrative
 from reportgen.narrative.caveats import caveats
-from reportgen.narrative.classes import MAX_NAMED, class_narrative, gallery_words
+from reportgen.narrative.classes import MAX_NAMED, class_narrative
 from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
 from reportgen.narrative.format import fmt_percent, fmt_plural, fmt_score, join_words, listed, sentence
+from reportgen.narrative.galleries import gallery_words
 from reportgen.report import (
     SCHEMA_VERSION,
     ClassSection,
@@ -122,9 +123,9 @@ def _narrative(source: Metrics, name: str, **kwargs) -> tuple[str, ...]:
 
 def test_confused_class_names_the_other_class_and_counts(food: Metrics) -> None:
     text = _narrative(food, "sushi")
-    assert text[0] == "The model classifies 11 of the 15 sushi test images correctly (recall 73%)."
-    assert text[1] == "Of the 14 test images predicted as sushi, 11 are labelled sushi (precision 79%)."
-    assert text[2] == "3 of the 15 sushi test images (20%) are predicted as sashimi and 1 (7%) as hamburger."
+    assert text[0] == "The model classifies 11 of the 15 sushi test images correctly (recall 73.3%)."
+    assert text[1] == "Of the 14 test images predicted as sushi, 11 are labelled sushi (precision 78.6%)."
+    assert text[2] == "3 of the 15 sushi test images (20.0%) are predicted as sashimi and 1 (6.7%) as hamburger."
     assert text[3] == "In the other direction, sushi is predicted for 2 sashimi test images and 1 hamburger test image."
 
 
@@ -134,7 +135,7 @@ def test_precision_counts_come_from_the_matrix_column() -> None:
     assert b[0] == "None of the 2 b test images is classified correctly (recall 0%)."
     assert b[1] == "Of the 2 test images predicted as b, 0 are labelled b (precision 0%)."
     c = _narrative(metrics, "c")
-    assert c[1] == "Of the 6 test images predicted as c, 4 are labelled c (precision 67%)."
+    assert c[1] == "Of the 6 test images predicted as c, 4 are labelled c (precision 66.7%)."
     never = _metrics(((3, 0), (2, 0)), ("a", "b"))
     assert _narrative(never, "b")[1] == "No test image is predicted as b (precision counted as 0%)."
 
@@ -142,8 +143,8 @@ def test_precision_counts_come_from_the_matrix_column() -> None:
 def test_confident_mistakes_are_counted_and_flagged(food: Metrics) -> None:
     text = _narrative(food, "sushi", bottom=_sushi_bottom())
     assert (
-        "Of its 9 lowest-scoring test images, 4 are misclassified: 3 as sashimi (sashimi scores 0.62–0.97) "
-        "and 1 as hamburger (hamburger score 0.71)."
+        "Of its 9 lowest-scoring test images, 4 are misclassified: 3 as sashimi (sashimi scores 0.620–0.970) "
+        "and 1 as hamburger (hamburger score 0.710)."
     ) in text
     assert (
         "2 of the 9 lowest-scoring sushi test images are predicted as sashimi with a score above 0.9: "
@@ -171,12 +172,12 @@ def test_no_confusion_sentence_when_off_diagonals_are_zero() -> None:
     metrics = _metrics(((5, 0), (2, 3)), ("a", "b"))
     a = _narrative(metrics, "a", bottom=_bottom("a", 3))
     assert a[0] == "All 5 a test images are classified correctly (recall 100%)."
-    assert a[1] == "Of the 7 test images predicted as a, 5 are labelled a (precision 71%)."
+    assert a[1] == "Of the 7 test images predicted as a, 5 are labelled a (precision 71.4%)."
     assert a[2] == "In the other direction, a is predicted for 2 b test images."
-    assert a[3] == "Its 3 lowest-scoring test images are all classified correctly (lowest a score 0.60)."
+    assert a[3] == "Its 3 lowest-scoring test images are all classified correctly (lowest a score 0.600)."
     assert not any("misclassified" in s or "check" in s or "of the 5 a test images" in s for s in a)
     b = _narrative(metrics, "b")
-    assert "2 of the 5 b test images (40%) are predicted as a." in b
+    assert "2 of the 5 b test images (40.0%) are predicted as a." in b
     assert not any("other direction" in s for s in b)  # nothing of a's is predicted as b
 
 
@@ -184,7 +185,7 @@ def test_under_represented_with_low_recall_suggests_more_data(food: Metrics) -> 
     text = _narrative(food, "sushi", under=True)
     assert text[-1] == (
         "With 45 images in all (30 for training), sushi is under-represented (the other classes have a median "
-        "of 170), and its recall of 73% is below the average over classes (88%): more sushi images may help."
+        "of 170), and its recall of 73.3% is below the average over classes (87.5%): more sushi images may help."
     )
     high = _metrics(((20, 0), (0, 5)), ("big", "small"), {"big": 100, "small": 10})
     small = _narrative(high, "small", under=True)
@@ -269,7 +270,7 @@ def test_a_class_with_few_test_images_gets_one_gallery_said_so(food: Metrics) ->
         complete=True,
     )
     text = class_narrative(whole, total_test=6, class_names=["a", "b"], metrics=metrics)
-    assert "2 of the 3 a test images (67%) are predicted as b." in text
+    assert "2 of the 3 a test images (66.7%) are predicted as b." in text
     assert not any("Of its 3 test images" in t for t in text)  # the counts are said once, by the recall sentence
     sure = class_narrative(whole, total_test=6, class_names=["a", "b"], metrics=metrics, confident=0.7)
     assert "2 of the 3 a test images are predicted as b with a score above 0.7: check their labels." in sure
@@ -291,9 +292,9 @@ def test_flagged_gallery_images_are_named_with_what_was_found(food: Metrics) -> 
     )
     text = class_narrative(section, total_test=66, class_names=NAMES, metrics=food)
     for said in (
-        "sushi/7.jpg scores 0.95 for sashimi in the label check: probably mislabelled.",
+        "sushi/7.jpg scores 0.953 for sashimi in the label check: probably mislabelled.",
         "sushi/7.jpg has an exact copy labelled pizza (pizza/3.jpg): one of the two labels is wrong.",
-        "sushi/7.jpg has a near copy (similarity 0.96) in the train split (sushi/x.jpg), so it does not measure "
+        "sushi/7.jpg has a near copy (similarity 0.960) in the train split (sushi/x.jpg), so it does not measure "
         "generalisation.",
         "sushi/7.jpg is far from every class in the pretrained features (robust z-score 4.2, nearest pizza): "
         "belongs to no class?",
@@ -315,7 +316,7 @@ def test_the_lower_label_tier_is_one_sentence(food: Metrics) -> None:
     text = class_narrative(_section(food, "sushi", images), total_test=66, class_names=NAMES, metrics=food)
     assert (
         "The label check lists 5 of these images as worth a look at the label (its lower tier, where most labels "
-        "turn out right): sushi/0.jpg (pizza 0.30), sushi/1.jpg (pizza 0.30), sushi/2.jpg (pizza 0.30) and 2 more."
+        "turn out right): sushi/0.jpg (pizza 0.300), sushi/1.jpg (pizza 0.300), sushi/2.jpg (pizza 0.300) and 2 more."
     ) in text
 
 
@@ -376,16 +377,16 @@ def _food_report(food: Metrics) -> Report:
 def test_key_findings_rank_and_content(food: Metrics) -> None:
     found = _food_report(food).findings
     assert found == (
-        "Test accuracy is 89% (59 of 66 test images); the weakest classes are sushi (F1 0.76, recall 11 of 15) "
-        "and sashimi (F1 0.78, recall 9 of 11).",
+        "Test accuracy is 89.4% (59 of 66 test images); the weakest classes are sushi (F1 75.9%, recall 11 of 15) "
+        "and sashimi (F1 78.3%, recall 9 of 11).",
         "Among the test images in the class galleries, 2 are misclassified with a score above 0.9 "
         "(2 sushi as sashimi): check their labels first.",
-        "The most frequent confusion is sushi predicted as sashimi (3 of 15 sushi test images, 20%); "
+        "The most frequent confusion is sushi predicted as sashimi (3 of 15 sushi test images, 20.0%); "
         "2 of 11 sashimi test images go the other way. Next comes sushi predicted as hamburger "
-        "(1 of 15 sushi test images, 7%).",
+        "(1 of 15 sushi test images, 6.7%).",
         "2 classes are under-represented (fewer than half as many images as the median of the other classes, "
-        "counting all splits): sashimi (51 images) and sushi (45 images); their average recall is 78%, "
-        "against 98% for the other classes.",
+        "counting all splits): sashimi (51 images) and sushi (45 images); their average recall is 77.6%, "
+        "against 97.5% for the other classes.",
     )
 
 
@@ -407,13 +408,18 @@ def test_key_findings_are_deterministic_and_keep_a_slot_for_audit_lines(food: Me
 
 def test_key_findings_for_a_perfect_model_state_only_facts() -> None:
     metrics = _metrics(((10, 0), (0, 10)), ("a", "b"), {"a": 40, "b": 40})
-    found = key_findings(_report(metrics, ("a", "b"), {}))
-    assert found == (
-        "All 20 test images are classified correctly.",
-        "No test image in the class galleries is misclassified with a score above 0.9.",
-        "No class is under-represented (none has fewer than half as many images as the median of the other "
-        "classes, counting all splits).",
-    )
+    assert key_findings(_report(metrics, ("a", "b"), {})) == ("All 20 test images are classified correctly.",)
+
+
+def test_no_finding_that_cannot_fail(food: Metrics) -> None:
+    """Mistakes scored at most 0.46 give no "none above 0.9" sentence, and no class balance filler."""
+    low = tuple(_image("sushi", "sashimi", 0.2, s, k) for k, s in enumerate((0.46, 0.41))) + _bottom("sushi", 3)
+    found = key_findings(_report(food, NAMES, {"sushi": low}))
+    assert not any("above 0.9" in s or "No " in s or "no class" in s.lower() for s in found)
+    assert found[0].startswith("Test accuracy is 89.4%") and len(found) == 3  # headline, confusions, balance
+    balanced = _metrics(((5, 1), (2, 8)), ("a", "b"), {"a": 40, "b": 40})
+    found = key_findings(_report(balanced, ("a", "b"), {"a": _bottom("a", 2)}))
+    assert len(found) == 2 and not any("under-represented" in s or "above" in s for s in found)
 
 
 def test_caveats_carry_the_reports_numbers(food: Metrics) -> None:
@@ -492,13 +498,42 @@ def test_importing_the_narrative_does_not_import_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_prose_numbers_keep_their_own_form() -> None:
-    assert fmt_percent(0.998, 0, prose=True) == "99.8%" and fmt_percent(0.998, 0) == "100%"
-    assert fmt_percent(0.001, 0, prose=True) == "0.1%" and fmt_percent(0.0, 0, prose=True) == "0%"
-    assert fmt_percent(0.8, 0, prose=True) == "80%" and fmt_percent(1.0, 0, prose=True) == "100%"
-    assert fmt_score(0.9987, 2, prose=True) == "0.999" and fmt_score(1.0, 2, prose=True) == "1.00"
-    assert fmt_score(0.0001, 2, prose=True) == "0.00" and fmt_score(0.0001, 2) == "<0.01"
-    assert fmt_plural(1234, "image", prose=True) == "1234 images" and fmt_plural(1234, "image") == "1,234 images"
+def test_one_form_per_number_in_sentences_and_tables() -> None:
+    """A measured share: one decimal; exactly 0 and 1 without; a share between never reads 0% or 100%."""
+    assert fmt_percent(0.40149) == "40.1%" and fmt_percent(1 / 3) == "33.3%" and fmt_percent(0.2) == "20.0%"
+    assert fmt_percent(1.0) == "100%" and fmt_percent(0.0) == "0%"
+    assert fmt_percent(0.9996) == "99.96%" and fmt_percent(0.0004) == "0.04%"
+    assert fmt_percent(0.5, 0) == "50%"  # the round limit of a rule
+    assert fmt_score(0.97312) == "0.973" and fmt_score(0.62) == "0.620" and fmt_score(0.9996) == "0.9996"
+    assert fmt_score(1.0) == "1.000" and fmt_score(1e-6) == "<0.001" and fmt_score(0.0) == "0.000"
+    assert fmt_plural(1234, "image") == "1,234 images" and fmt_plural(1, "image") == "1 image"
     assert join_words(["a", "b", "c"]) == "a, b and c" and join_words(["a"]) == "a" and join_words([]) == ""
     assert listed({"a": 1, "b": 3, "c": 0, "d": 2, "e": 2}) == "3 b, 2 d, 2 e, 1 more"
     assert sentence(" Done ") == "Done." and sentence("Why?") == "Why?"
+
+
+def test_sentences_about_one_image_or_one_class_are_singular() -> None:
+    one = _metrics(((3, 1, 0), (0, 0, 2), (0, 0, 4)), ("a", "b", "c"))
+    precision = "The single test image predicted as b is labelled as another class (precision 0%)."
+    assert _narrative(one, "b")[1] == precision
+    single = _metrics(((0, 1), (0, 4)), ("a", "b"))
+    assert "The single a test image is predicted as b." in _narrative(single, "a")
+    wrong = (_image("a", "b", 0.1, 0.95, 0),)
+    text = _narrative(single, "a", bottom=wrong)
+    assert "Its lowest-scoring test image is misclassified: 1 as b (b score 0.950)." in text
+    assert "The lowest-scoring a test image is predicted as b with a score above 0.9: check its label." in text
+    right = _narrative(_metrics(((1, 0), (1, 4)), ("a", "b")), "a", bottom=(_image("a", "a", 0.8, 0.8, 0),))
+    assert "Its lowest-scoring test image is classified correctly (a score 0.800)." in right
+    assert not any(bad in " ".join(text + right) for bad in ("the 1 ", "1 test images", "1 other class"))
+
+
+def test_one_more_class_is_named_not_counted() -> None:
+    names = ("a", "b", "c", "d", "e", "f")
+    four = _metrics(((4, 3, 2, 2, 1, 0), (0, 5, 0, 0, 0, 0), *((0,) * 6,) * 4), names)
+    text = " ".join(_narrative(four, "a"))
+    assert "and 1 (8.3%) as e." in text and "other class" not in text
+    five = _metrics(((4, 3, 2, 2, 1, 1), (0, 5, 0, 0, 0, 0), *((0,) * 6,) * 4), names)
+    assert "and 2 more as 2 other classes." in " ".join(_narrative(five, "a"))
+    incoming = _metrics(((5, 0, 0, 0, 0, 0), *((1, 4, 0, 0, 0, 0),) * 4, (0,) * 6), names)
+    text = " ".join(_narrative(incoming, "a"))
+    assert "a is predicted for 1 b test image, 1 c test image, 1 d test image and 1 e test image." in text

@@ -17,7 +17,7 @@ FIGURES = (
     "ECE 0.123 over 80 images (15 bins, limit 0.090); mean confidence 85.1% vs accuracy 70.0% "
     "(gap +0.151, limit ±0.050)"
 )
-EXAMPLE = " For example, the 60 images scored 80%–87% (mean 83%) were right 60% of the time."
+EXAMPLE = " For example, the 60 images scored 80%–87% (mean 83.4%) were right 60.0% of the time."
 ROUGH = " With so few images the estimate is rough."
 
 
@@ -60,7 +60,7 @@ def test_calibration_text_without_images() -> None:
         ),
         (
             ShortcutFlag("border", 0.614, 0.5, 12, band_area=0.36),
-            "61% of the evidence lies in the outer 10% band (> 50%; the band is 36% of the image)",
+            "61.4% of the evidence lies in the outer 10% band (> 50%; the band is 36.0% of the image)",
         ),
         (
             ShortcutFlag("off_centre", 0.2049, 0.12, 12, "bottom-right"),
@@ -78,9 +78,23 @@ def test_stamp_reason_for_flagged_unflagged_and_unmeasured_classes() -> None:
     limits = StampThresholds(grid=56)
     flagged = ClassStamp(2, 40, True, 49, 0.0156, "top-left", 0.95, 0.912, 0.031, True)
     assert stamp_reason(flagged, limits) == (
-        "91% of its 40 images show the same colours over 1.6% of the image in the top-left (only 3% of other "
+        "91.2% of its 40 images show the same colours over 1.6% of the image in the top-left (only 3.1% of other "
         "classes' images do): a stamp, watermark, frame or backdrop the model could learn instead of the object"
     )
     assert stamp_reason(ClassStamp(0, 40, True, 2, 0.0006, "top", 0.6, 0.6, 0.1, False), limits) == ""
     unmeasured = ClassStamp(1, 1, False, 0, 0.0, "", 0.0, 0.0, 0.0, False)
     assert stamp_reason(unmeasured, limits) == "too few images to measure"
+
+
+def test_the_label_cards_agreement_and_its_caution_print_one_value() -> None:
+    """The card prints the view's agreement; the caution is written from that same value, not the raw one."""
+    import numpy as np
+
+    from reportgen.analysis.label_issues import LabelIssues
+    from reportgen.audit_views import DatasetIndex, label_check_view
+    from reportgen.narrative.format import fmt_percent
+
+    issues = LabelIssues((), (), 10, (0, 0), ((0, 0), (0, 0)), 0.05, (0.0, 0.1), "fit", 0.4014999, 1.0, "n", "r")
+    index = DatasetIndex(("a/1.jpg",), np.zeros(1, int), np.array(["train"]), ("a", "b"))
+    view = label_check_view(issues, index, np.zeros(1, int), method="embeddings", folds=5, assets=None)
+    assert f"agree with only {fmt_percent(view.probs_accuracy)} of the given labels" in view.caution

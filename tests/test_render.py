@@ -132,10 +132,10 @@ def test_cards_show_the_true_class_score_and_the_predicted_class_with_its_score(
     _, html, _ = rendered
     # the first bottom image of class "plain" is wrong: score 0.1 for plain, predicted <b>x</b> with 0.9
     assert (
-        'plain 0.10</span><br><span class="pred wrong" title="predicted class and its score">'
-        "predicted &lt;b&gt;x&lt;/b&gt; 0.90</span>" in html
+        'plain 0.100</span><br><span class="pred wrong" title="predicted class and its score">'
+        "predicted &lt;b&gt;x&lt;/b&gt; 0.900</span>" in html
     )
-    assert 'plain 0.99</span> <span class="badge correct">correct</span>' in html
+    assert 'plain 0.990</span> <span class="badge correct">correct</span>' in html
 
 
 def test_flagged_gallery_images_carry_badges(rendered):
@@ -473,7 +473,7 @@ def test_pdf_renders_audit_changes_and_gates(full):
         assert heading in text
     assert "gone <i>" in text and "train.augment.flip" in text
     # the audit chapter starts a page: its heading opens the page it is on
-    page = next(p for p in text.split("\f") if "Suspected label errors" in p)
+    page = next(p for p in text.split("\f")[1:] if "Suspected label errors" in p)  # page 1 links to it
     body = [line.strip() for line in page.splitlines() if line.strip()][1:]  # after the running header
     assert body[0] == "Data set audit"
 
@@ -556,3 +556,38 @@ def test_model_verdict_leads_page_one_and_an_unsound_model_marks_its_galleries(t
     if verdict == "unsound":
         assert summary.index("Model: unsound.") < summary.index("Key findings")
         assert all(s.narrative[0].startswith("The model is unsound") for s in report.classes)
+
+
+def test_page_one_is_the_review_verdict_glance_findings_caveats(full):
+    _, html, parsed = full
+    summary = _chapter(html, "summary")
+    rows = re.findall(r'<tr class="glance-(\w+)">\s*<th scope="row" class="name">(.*?)</th>', summary, re.S)
+    assert [tone for tone, _ in rows] == ["warn", "warn", "bad", "warn", "warn", "warn", "warn", "warn"]
+    links = [re.search(r'href="#([\w-]+)"', cell).group(1) for _, cell in rows]
+    assert links[:3] == ["audit-labels", "audit-outliers", "audit-duplicates"] and links[-1] == "dataset"
+    ids = {a.get("id") for _, a in parsed.elements}
+    assert set(links) <= ids  # every row links to a section that exists
+    assert "5 likely wrong labels, 3 worth a look" in summary and "across classes (one label is wrong)" in summary
+    assert summary.index("Audit at a glance") < summary.index("Key findings") < summary.index("Main caveats")
+    assert '<a href="#caveats">Caveats</a>' in summary  # one caveat: it is on page 1, the link names the list
+    assert "target-counter(attr(href), page)" in parsed.style.split(".glance tbody th a::after")[1][:80]
+
+
+def test_page_one_without_audit_says_it_did_not_run(rendered):
+    _, html, _ = rendered
+    summary = _chapter(html, "summary")
+    assert "Data-set audit" in summary and "did not run (--no-audit)" in summary
+    assert 'href="#audit' not in summary.split("Audit at a glance")[1].split("</table>")[0]
+
+
+def test_a_class_with_one_map_is_not_measured(tmp_path):
+    report = make_report(tmp_path, audit=True)
+    sc = report.audit.shortcuts
+    one = dataclasses.replace(sc.classes[1], n_maps=1, consistency=0.0, region="centre", measured=False)
+    shortcuts = dataclasses.replace(sc, classes=(sc.classes[0], one, sc.classes[2]))
+    report = dataclasses.replace(report, audit=dataclasses.replace(report.audit, shortcuts=shortcuts))
+    html = render_html(report, tmp_path).read_text("utf-8")
+    table = html[html.index('<table class="data shortcuts">') :]
+    row = table[table.index("a&amp;b&#34;c") :].split("</tr>")[0]
+    assert 'colspan="5" class="unmeasured">not measured (1 map)</td>' in row
+    assert "0.00" not in row and "centre" not in row and "too few maps to flag" in row

@@ -128,3 +128,13 @@ def test_mean_map_for_figures_and_validation():
         class_evidence(np.ones((3, SIZE, SIZE + 1)), 0)
     with pytest.raises(ValueError, match="grid"):
         class_evidence(np.ones((3, 8, 8)), 0)
+
+
+def test_the_view_counts_usable_maps_and_marks_classes_with_fewer_than_two_unmeasured():
+    from reportgen.audit_views import shortcut_view
+
+    one_and_empty = np.concatenate([_patch_maps(1), np.zeros((1, SIZE, SIZE))])
+    found = find_shortcuts([_patch_maps(6), one_and_empty, np.zeros((0, SIZE, SIZE)), _patch_maps(2)])
+    view = shortcut_view(found, ["many", "one", "none", "two"])
+    assert [(c.n_maps, c.measured) for c in view.classes] == [(6, True), (1, False), (0, False), (2, True)]
+    assert view.classes[0].consistency == found.classes[0].consistency  # as measured: rounded once, when printed

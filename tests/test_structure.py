@@ -71,7 +71,7 @@ def test_report_with_audit_places_its_figures_in_their_sections(tmp_path):
     assert [s.id for s in structure.audit.sections][0] == "audit-labels"
     assert all(s.ran for s in sections.values())
     assert [f.title for f in sections["calibration"].figures] == ["Calibration: reliability diagram"]
-    assert sections["calibration"].figures[0].caption.startswith("Reliability diagram: accuracy")
+    assert sections["calibration"].figures[0].caption.startswith("Reliability diagram: each bar is the accuracy")
     assert [f.cam_note for f in sections["shortcuts"].figures] == [True]
 
 
@@ -286,3 +286,82 @@ def test_every_flag_kind_has_a_badge():
         Tag("label worth a look: <b>x</b>?", "warn"),
         Tag("image health", "warn"),
     )
+
+
+# ---------------------------------------------------------------- page 1: the audit at a glance
+
+
+def _glance(report) -> list[tuple]:
+    return [(r.check, r.verdict, r.count, r.tone, r.anchor) for r in report_structure(report).glance]
+
+
+def test_glance_has_a_row_per_audit_section_then_class_balance(tmp_path):
+    report = make_report(tmp_path, audit=True)
+    first, middle, last = NASTY_CLASSES
+    assert _glance(report) == [
+        ("Suspected label errors", "5 likely wrong labels, 3 worth a look", 5, "warn", "audit-labels"),
+        ("Belongs to no class?", "2 images far from every class", 2, "warn", "audit-outliers"),
+        (
+            "Duplicates and leakage",
+            "4 pairs of copies: 1 across splits (leakage) and 1 across classes (one label is wrong)",
+            4,
+            "bad",
+            "audit-duplicates",
+        ),
+        ("Calibration", "scores over-confident (ECE 0.123): read them as a ranking", None, "warn", "audit-calibration"),
+        ("Shortcut check", f"1 class flagged: {first}", 1, "warn", "audit-shortcuts"),
+        ("Fixed patterns (stamps)", f"1 class flagged: {last}", 1, "warn", "audit-stamps"),
+        ("Image health", "2 images fail a check (1 very small, 1 very dark)", 2, "warn", "audit-health"),
+        ("Class balance", f"1 class under-represented: {middle} (50 images)", 1, "warn", "dataset"),
+    ]
+    sections = {s.id for s in report_structure(report).audit.sections} | {
+        c.id for c in report_structure(report).chapters
+    }
+    assert all(r.anchor in sections for r in report_structure(report).glance)
+
+
+def test_glance_without_the_audit_has_one_row_for_it(tmp_path):
+    report = dataclasses.replace(
+        make_report(tmp_path), dataset=dataclasses.replace(make_report(tmp_path).dataset, under_represented=())
+    )
+    assert _glance(report) == [
+        ("Data-set audit", "did not run (--no-audit)", None, "", ""),
+        ("Class balance", "no class under-represented", 0, "good", "dataset"),
+    ]
+
+
+def test_glance_says_why_a_check_did_not_run_and_what_nothing_found_means(tmp_path):
+    report = make_report(tmp_path, audit=True)
+    audit = report.audit
+    few_maps = tuple(dataclasses.replace(c, n_maps=1, flagged=False, measured=False) for c in audit.shortcuts.classes)
+    quiet = dataclasses.replace(
+        audit,
+        label_issues=None,
+        duplicates=dataclasses.replace(audit.duplicates, total=0, across_splits=0, across_classes=0, pairs=()),
+        calibration=dataclasses.replace(audit.calibration, readable_as_probabilities=True, ece=0.0412),
+        shortcuts=dataclasses.replace(audit.shortcuts, classes=few_maps, flagged=()),
+        health=dataclasses.replace(audit.health, total=0, issues=()),
+        not_run={"label_issues": "switched off (--label-check off)"},
+    )
+    rows = {row[0]: row[1:4] for row in _glance(dataclasses.replace(report, audit=quiet))}
+    assert rows["Suspected label errors"] == ("did not run: switched off (--label-check off)", None, "")
+    assert rows["Duplicates and leakage"] == ("no copies", 0, "good")
+    assert rows["Calibration"] == ("scores readable as probabilities (ECE 0.041)", None, "good")
+    assert rows["Shortcut check"] == ("no class has the 5 Grad-CAM maps needed to judge it", None, "")
+    assert rows["Image health"] == ("no problem found", 0, "good")
+
+
+def test_page_one_shows_the_first_caveats_and_counts_the_rest(tmp_path):
+    report = dataclasses.replace(make_report(tmp_path), caveats=("a", "b", "c", "d", "e"))
+    caveats = report_structure(report).main_caveats
+    assert (caveats.items, caveats.more) == (("a", "b", "c"), 2)
+
+
+def test_a_check_without_glance_words_still_gets_its_row(tmp_path):
+    from reportgen.narrative.glance import glance_rows
+
+    report = make_report(tmp_path, audit=True)
+    audit = dataclasses.replace(report.audit)
+    object.__setattr__(audit, "toy", object())  # a check added in the documented files only
+    rows = glance_rows(dataclasses.replace(report, audit=audit), (("toy", "Toy check", "audit-toy"),))
+    assert [(r.verdict, r.count, r.tone) for r in rows] == [("ran: see its section", None, "")]

@@ -11,11 +11,10 @@ import numpy as np
 from reportgen.analysis.shortcuts import class_mean_map
 from reportgen.build import map_marks
 from reportgen.data import LoadedImages, sample_images
+from reportgen.figures.maps import MAP_LEGEND_CLASSES, plot_embedding_map
 from reportgen.figures.plots import (
-    MAP_LEGEND_CLASSES,
     plot_class_histogram,
     plot_confusion,
-    plot_embedding_map,
     plot_mean_cams,
     plot_montage,
     plot_reliability,

@@ -15,7 +15,6 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from reportgen.gallery import JPEG_QUALITY
@@ -32,9 +31,6 @@ LABEL_WIDTH = 22  # characters per line of a class name in tick labels; longer n
 MAX_ANNOTATED_CLASSES = 25  # a confusion matrix with more classes shows colours only
 SPLIT_COLOURS = {"train": "#4C72B0", "val": "#DD8452", "test": "#55A868"}
 FLAG_COLOUR = "#C62828"
-MAP_LEGEND_CLASSES = 20  # a data-set map names up to this many classes; beyond, colours only
-MAP_MARKS = (("o", 6, "#111111", 1.1), ("o", 6, "#8C8C8C", 1), ("x", 2, "#111111", 1), ("D", 5, "#111111", 1))  # ring,
-# grey ring, cross, diamond: (marker, points larger than a dot, colour, line width)
 BASE_STYLE = {
     "font.size": 9,
     "axes.titlesize": 10,
@@ -233,7 +229,8 @@ def plot_reliability(
     """Write a reliability diagram: accuracy per confidence bin against the diagonal, with a count histogram.
 
     Bins are the ``len(bin_counts)`` equal-width bins of [0, 1]; an empty bin's confidence and accuracy may be
-    ``None`` or NaN. The red bars are each bin's gap between its mean confidence and its accuracy.
+    ``None`` or NaN. Each bar's height is the bin's accuracy, a dark tick marks its mean confidence, and the
+    red hatching (drawn over the bar without hiding it) spans the gap between the two.
     """
     n_bins = len(bin_counts)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
@@ -241,29 +238,27 @@ def plot_reliability(
     conf = np.array([_nan(v) for v in bin_confidence])
     acc = np.array([_nan(v) for v in bin_accuracy])
     filled = (np.asarray(bin_counts) > 0) & ~np.isnan(conf) & ~np.isnan(acc)
-    fig = _figure(WIDTH_IN * 0.75, 5.0)
+    x, a, c = centres[filled], acc[filled], conf[filled]
+    fig = _figure(WIDTH_IN * 0.75, 5.4)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    top.bar(x, a, width=width, color=SPLIT_COLOURS["train"], edgecolor="white", label="accuracy (bar height)")
     top.bar(
-        centres[filled], acc[filled], width=width, color=SPLIT_COLOURS["train"], edgecolor="white", label="accuracy"
-    )
-    gap = conf[filled] - acc[filled]
-    top.bar(
-        centres[filled],
-        gap,
-        bottom=acc[filled],
+        x,
+        c - a,
+        bottom=a,
         width=width,
-        color=FLAG_COLOUR,
-        alpha=0.35,
+        facecolor="none",
         hatch="//",
         edgecolor=FLAG_COLOUR,
         linewidth=0.5,
         label="gap to mean confidence",
     )
+    top.hlines(c, x - width / 2, x + width / 2, colors="#222222", linewidth=2, label="mean confidence", zorder=3)
     top.plot([0, 1], [0, 1], linestyle="--", color="#555555", linewidth=1, label="perfect calibration")
     top.set_ylim(0, 1)
-    top.set_ylabel("Accuracy")
-    top.set_title(f"Reliability diagram (ECE {100 * ece:.1f}%)")
-    top.legend(loc="upper left")
+    top.set_ylabel("Accuracy and mean confidence")
+    top.set_title(f"Reliability diagram (ECE {100 * ece:.1f}%)", pad=30)
+    top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2, borderaxespad=0.0)
     top.grid(alpha=0.3)
     bottom.bar(centres, bin_counts, width=width, color="#8C8C8C", edgecolor="white")
     bottom.set_xlim(0, 1)
@@ -274,7 +269,10 @@ def plot_reliability(
 
 @_styled
 def plot_mean_cams(maps: np.ndarray, class_names: Sequence[str], flagged: Sequence[bool], path: Path) -> None:
-    """Write a grid of mean Grad-CAM maps ``(C, S, S)`` in [0, 1], one panel per class; flagged panels in red."""
+    """Write a grid of mean Grad-CAM maps ``(C, S, S)`` in [0, 1], one panel per class; flagged panels in red.
+
+    A class whose map is all zero had no usable map: its panel says "no maps" instead of showing a blank map.
+    """
     n = len(class_names)
     cols = min(n, 5 if n > 9 else 3 if n > 4 else n) or 1
     rows = math.ceil(n / cols)
@@ -288,7 +286,11 @@ def plot_mean_cams(maps: np.ndarray, class_names: Sequence[str], flagged: Sequen
         if k >= n:
             ax.set_axis_off()
             continue
-        image = ax.imshow(_downsample(maps[k]), cmap="jet", vmin=0.0, vmax=1.0, interpolation="bilinear")
+        if np.any(maps[k]):
+            image = ax.imshow(_downsample(maps[k]), cmap="jet", vmin=0.0, vmax=1.0, interpolation="bilinear")
+        else:
+            ax.set(facecolor="#F6F8FA", xlim=(0, 1), ylim=(0, 1), aspect="equal")
+            ax.text(0.5, 0.5, "no maps", ha="center", va="center", fontsize=8, color="#59636E", transform=ax.transAxes)
         colour = FLAG_COLOUR if flagged[k] else "#222222"
         ax.set_title(_label(class_names[k], width=14), fontsize=8, color=colour)
         for spine in ax.spines.values():
@@ -299,49 +301,6 @@ def plot_mean_cams(maps: np.ndarray, class_names: Sequence[str], flagged: Sequen
         bar = fig.colorbar(image, ax=list(axes), fraction=0.03, pad=0.02)
         bar.set_label("Mean Grad-CAM")
     _save(fig, path)
-
-
-@_styled
-def plot_embedding_map(
-    coords: np.ndarray,
-    labels: np.ndarray,
-    class_names: Sequence[str],
-    path: Path,
-    *,
-    marks: Mapping[str, Sequence[int]] | None = None,  # legend entry -> rows of ``coords``
-    pairs: Sequence[tuple[int, int]] = (),  # rows joined by a line
-    title: str = "",
-) -> None:
-    """Write ``coords`` ``(n, 2)`` as dots coloured by class ``labels``, ``marks`` in ``MAP_MARKS``'s styles."""
-    n_classes, colours = len(class_names), _class_colours(len(class_names))
-    named, columns = 0 < n_classes <= MAP_LEGEND_CLASSES, 3 if n_classes <= 9 else 4
-    ax = _figure(WIDTH_IN, 4.6 + (0.22 * math.ceil(n_classes / columns) if named else 0)).subplots()
-    dot = float(np.clip(20 / max(len(coords), 1) ** 0.25, 2.0, 6.0))  # diameter (points): large sets, small dots
-    ax.scatter(*coords.T, c=colours[np.asarray(labels, int)], s=dot**2, linewidths=0, alpha=0.8)
-    for a, b in pairs:
-        ax.plot(*coords[[a, b]].T, color="#111111", linewidth=0.6, alpha=0.6)
-    handles = []
-    for (label, rows), (marker, grow, colour, width) in zip((marks or {}).items(), MAP_MARKS, strict=False):
-        style = {"marker": marker, "markersize": dot + grow, "markeredgewidth": width, "linestyle": "none"}
-        if len(rows):
-            handles += ax.plot(*coords[np.asarray(rows, int)].T, mfc="none", mec=colour, label=label, **style)
-    ax.set_title(title)
-    ax.set_aspect("equal", adjustable="datalim")  # neither axis means anything, but distances do, alike in both
-    ax.set_axis_off()
-    if handles:
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles))
-    if named:
-        classes = [Line2D([], [], linestyle="none", marker="o", color=c, markersize=6) for c in colours]
-        names = [_label(c, width=24) for c in class_names]
-        ax.figure.legend(classes, names, loc="outside lower center", ncol=columns, fontsize=8 if n_classes <= 10 else 7)
-    _save(ax.figure, path)
-
-
-def _class_colours(n: int) -> np.ndarray:
-    """``(n, 4)`` RGBA: tab20's dark shades (tab10), then its light ones, up to 20 classes; beyond, turbo."""
-    if n > 20:
-        return matplotlib.colormaps["turbo"]((np.arange(n) * 0.618034) % 1.0)  # golden-ratio steps: neighbours differ
-    return matplotlib.colormaps["tab20"]([*range(0, 20, 2), *range(1, 20, 2)][:n])
 
 
 def _figure(width: float, height: float) -> Figure:

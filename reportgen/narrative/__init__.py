@@ -4,8 +4,8 @@
 them into the report's fields. The facts the words rest on (under-represented classes, confusions) must be
 in the report first: ``reportgen.build.with_class_facts``. The modules: ``classes`` (a paragraph per
 class), ``findings`` (the summary's key findings), ``caveats``, ``model`` (the model check's verdict),
-``audit`` (the audit chapter's rules and meanings) and ``format`` (numbers as words, shared with the
-templates' filters).
+``audit`` (the audit chapter's rules and meanings), ``glance`` (page 1's result of each check, worded when
+the structure lays the table out) and ``format`` (numbers as words, shared with the templates' filters).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from reportgen.analysis.model_check import UNSOUND
 from reportgen.narrative.caveats import caveats
-from reportgen.narrative.classes import CONFIDENT, GalleryWords, class_narrative, gallery_words
+from reportgen.narrative.classes import CONFIDENT, class_narrative
 from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
+from reportgen.narrative.galleries import GalleryWords, gallery_words
 from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class Narrative:
     """Every sentence the report gets, before the unsound-model warnings are added."""
 
     class_paragraphs: dict[str, tuple[str, ...]]  # class name -> its paragraph's sentences
-    findings: tuple[str, ...]  # 3-5 key findings for the summary
+    findings: tuple[str, ...]  # up to 5 key findings for the summary
     caveats: tuple[str, ...]
     under_represented_rule: str  # the rule behind ``dataset.under_represented``, in words
     model_verdict: str = ""  # one sentence on the model check; empty when it did not run

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reportgen.narrative.format import fmt_percent
+from reportgen.narrative.format import fmt_number, fmt_percent
 
 if TYPE_CHECKING:
     from reportgen.analysis.calibration import Calibration, CalibrationVerdict, ReliabilityBin
@@ -29,6 +29,14 @@ NO_CLASS_MEANING = (
     "With 2 % photos of another domain planted, about 8 of 10 images in this tier were planted ones (9 in 10 "
     "of them were listed); the rest were the data set's own odd images."
 )
+HEALTH_CHECK_TITLES = {  # reportgen.analysis.health.CHECKS in words
+    "small": "very small",
+    "aspect": "extreme aspect ratio",
+    "low_contrast": "near-constant (low contrast)",
+    "dark": "very dark",
+    "bright": "very bright",
+    "grayscale": "grayscale in a colour set",
+}
 _SIZING = (
     "A temperature and the share of wrong labels are then fitted together, so that each image gets the "
     'probability that its label is wrong; the "likely wrong" tier holds as many images as that estimate '
@@ -44,7 +52,7 @@ def label_caution(agreement: float, weak: float) -> str:
         weak: the agreement below which the check warns.
     """
     return (
-        f"The out-of-sample probabilities agree with only {fmt_percent(agreement, 0)} of the given labels (below "
+        f"The out-of-sample probabilities agree with only {fmt_percent(agreement)} of the given labels (below "
         f"{fmt_percent(weak, 0)}): the features separate these classes poorly, so the likely-wrong tier misses more "
         'of the wrong labels and "worth a look" holds mostly hard or ambiguous images. Look before relabelling.'
     )
@@ -70,7 +78,7 @@ def duplicate_threshold_text(threshold: float | None) -> str:
     return (
         f"exact copies by SHA-256 of the file bytes; near copies when the cosine similarity of the "
         f"pretrained backbone's features is at least {threshold:g} (resized, re-encoded or lightly cropped "
-        "copies of one photo score above it, different photos of one dish rarely do)"
+        "copies of one photo score above it; different photos of similar things rarely do)"
     )
 
 
@@ -101,9 +109,9 @@ def calibration_text(cal: Calibration, verdict: CalibrationVerdict) -> str:
     if cal.n_images == 0:
         return "No images to measure calibration on."
     figures = (
-        f"ECE {cal.ece:.3f} over {cal.n_images} images ({cal.n_bins} bins, limit {verdict.ece_limit:.3f}); "
-        f"mean confidence {fmt_percent(cal.mean_confidence)} vs accuracy {fmt_percent(cal.accuracy)} "
-        f"(gap {cal.confidence_gap:+.3f}, limit ±{verdict.gap_limit:.3f})"
+        f"ECE {fmt_number(cal.ece)} over {cal.n_images} images ({cal.n_bins} bins, limit "
+        f"{fmt_number(verdict.ece_limit)}); mean confidence {fmt_percent(cal.mean_confidence)} vs accuracy "
+        f"{fmt_percent(cal.accuracy)} (gap {cal.confidence_gap:+.3f}, limit ±{fmt_number(verdict.gap_limit)})"
     )
     rough = " With so few images the estimate is rough." if verdict.small_sample else ""
     if verdict.readable_as_probabilities:
@@ -123,7 +131,7 @@ def _calibration_example(b: ReliabilityBin) -> str:
     """How one bin's scores compare with how often they were right."""
     return (
         f" For example, the {b.count} images scored {fmt_percent(b.lower, 0)}–{fmt_percent(b.upper, 0)} "
-        f"(mean {fmt_percent(b.mean_confidence, 0)}) were right {fmt_percent(b.accuracy, 0)} of the time."
+        f"(mean {fmt_percent(b.mean_confidence)}) were right {fmt_percent(b.accuracy)} of the time."
     )
 
 
@@ -131,17 +139,18 @@ def shortcut_reason(flag: ShortcutFlag, t: ShortcutThresholds) -> str:
     """Why the Grad-CAM shortcut check flagged a class, as a clause a reader can check against the figures."""
     if flag.code == "fixed_position":
         return (
-            f"the {flag.n_maps} maps agree (mean pairwise correlation {flag.value:.2f} >= {flag.threshold:g}) and "
-            f"peak at the same spot (spread {flag.peak_spread:.2f} <= {t.max_peak_spread:g} of the side), in the "
+            f"the {flag.n_maps} maps agree (mean pairwise correlation {fmt_number(flag.value, 2)} >= "
+            f"{flag.threshold:g}) and peak at the same spot (spread {fmt_number(flag.peak_spread, 2)} <= "
+            f"{t.max_peak_spread:g} of the side), in the "
             f"{flag.where} region, not the centre"
         )
     if flag.code == "border":
         return (
-            f"{fmt_percent(flag.value, 0)} of the evidence lies in the outer {fmt_percent(t.border_width, 0)} band "
-            f"(> {fmt_percent(flag.threshold, 0)}; the band is {fmt_percent(flag.band_area, 0)} of the image)"
+            f"{fmt_percent(flag.value)} of the evidence lies in the outer {fmt_percent(t.border_width, 0)} band "
+            f"(> {fmt_percent(flag.threshold, 0)}; the band is {fmt_percent(flag.band_area)} of the image)"
         )
     return (
-        f"the evidence's centre of mass is {flag.value:.2f} of the side from the image centre "
+        f"the evidence's centre of mass is {fmt_number(flag.value, 2)} of the side from the image centre "
         f"(> {flag.threshold:g}), towards the {flag.where}"
     )
 
@@ -153,8 +162,8 @@ def stamp_reason(stamp: ClassStamp, t: StampThresholds) -> str:
     if not stamp.flagged:
         return ""
     return (
-        f"{fmt_percent(stamp.match_share, 0)} of its {stamp.n_images} images show the same colours over "
+        f"{fmt_percent(stamp.match_share)} of its {stamp.n_images} images show the same colours over "
         f"{fmt_percent(stamp.fixed_cells / t.grid**2)} of the image in the {stamp.region} (only "
-        f"{fmt_percent(stamp.other_share, 0)} of other classes' images do): a stamp, watermark, frame or "
+        f"{fmt_percent(stamp.other_share)} of other classes' images do): a stamp, watermark, frame or "
         "backdrop the model could learn instead of the object"
     )

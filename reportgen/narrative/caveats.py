@@ -20,19 +20,25 @@ LIMITS_CAVEAT = (
 
 
 def caveats(report: Report, *, calibrated: bool | None = None) -> tuple[str, ...]:
-    """What the reader should keep in mind, as sentences with this report's numbers.
+    """What the reader should keep in mind, as sentences with this report's numbers, the most important first.
+
+    Page 1 shows the first few: how coarse the test metrics are, classes without test images, scores that are
+    not probabilities, and that one split was audited come before what holds for every report (scores that
+    the calibration check found readable, the limits of ranking, the Grad-CAM normalisation).
 
     Args:
         report: the report, with metrics filled in.
         calibrated: the calibration check's verdict (``readable_as_probabilities``); None when it did not run.
     """
+    score = _score_caveat(calibrated)
     found = (
-        GRAD_CAM_CAVEAT,
         _test_size_caveat(report),
         _empty_class_caveat(report),
-        _score_caveat(calibrated),
-        LIMITS_CAVEAT,
+        None if calibrated else score,
         _one_run_caveat(report),
+        LIMITS_CAVEAT,
+        score if calibrated else None,
+        GRAD_CAM_CAVEAT,
     )
     return tuple(s for s in found if s)
 

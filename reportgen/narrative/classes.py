@@ -37,19 +37,6 @@ EVEN_BORDER_SHARE = 1 - (1 - 2 * _BAND) ** 2  # the band's share of the image: w
 
 
 @dataclass(frozen=True)
-class GalleryWords:
-    """A class's gallery headings and leads; the bottom ones are empty when one gallery shows every image.
-
-    The fields are ``ClassSection``'s of the same names.
-    """
-
-    top_title: str
-    top_lead: str
-    bottom_title: str = ""
-    bottom_lead: str = ""
-
-
-@dataclass(frozen=True)
 class _Counts:
     """Test-split counts for one class."""
 
@@ -113,7 +100,7 @@ def _no_test_images(name: str, total_test: int, counts: _Counts) -> str:
     text = f"None of the {total_test} test images is a {name} image, so its recall and precision cannot be measured"
     if counts.predicted_as:
         n = counts.predicted_as
-        text += f"; {fmt_plural(n, 'test image', prose=True)} of other classes {is_are(n)} predicted as {name}"
+        text += f"; {fmt_plural(n, 'test image')} of other classes {is_are(n)} predicted as {name}"
     return text + "."
 
 
@@ -126,7 +113,7 @@ def _perfect(name: str, support: int) -> str:
 
 
 def _recall_sentence(name: str, c: _Counts) -> str:
-    recall = fmt_percent(c.correct / c.support, 0, prose=True)
+    recall = fmt_percent(c.correct / c.support)
     if c.support == 1:
         outcome = "classified correctly" if c.correct else "misclassified"
         return f"The single {name} test image is {outcome} (recall {recall})."
@@ -143,7 +130,9 @@ def _precision_sentence(name: str, c: _Counts) -> str:
     if c.correct == c.predicted_as:
         subject = "The single test image" if c.predicted_as == 1 else f"All {c.predicted_as} test images"
         return f"{subject} predicted as {name} {is_are(c.predicted_as)} labelled {name} (precision 100%)."
-    precision = fmt_percent(c.correct / c.predicted_as, 0, prose=True)
+    if c.predicted_as == 1:
+        return f"The single test image predicted as {name} is labelled as another class (precision 0%)."
+    precision = fmt_percent(c.correct / c.predicted_as)
     return (
         f"Of the {c.predicted_as} test images predicted as {name}, {c.correct} {is_are(c.correct)} labelled {name} "
         f"(precision {precision})."
@@ -162,25 +151,28 @@ def _confusion_sentences(
 
 
 def _outgoing_sentence(name: str, support: int, cells: Sequence[Confusion]) -> str:
-    first, *others = cells[:MAX_LISTED]
+    shown = cells if len(cells) == MAX_LISTED + 1 else cells[:MAX_LISTED]  # "1 more as 1 other class": name it
+    first, *others = shown
     head = (
-        f"{first.count} of the {support} {name} test images ({fmt_percent(first.fraction, 0, prose=True)}) "
+        f"The single {name} test image is predicted as {first.predicted_class}"
+        if support == 1
+        else f"{first.count} of the {support} {name} test images ({fmt_percent(first.fraction)}) "
         f"{is_are(first.count)} predicted as {first.predicted_class}"
     )
-    parts = [head] + [f"{c.count} ({fmt_percent(c.fraction, 0, prose=True)}) as {c.predicted_class}" for c in others]
-    rest = cells[MAX_LISTED:]
+    parts = [head] + [f"{c.count} ({fmt_percent(c.fraction)}) as {c.predicted_class}" for c in others]
+    rest = cells[len(shown) :]
     if rest:
-        others = fmt_plural(len(rest), "other class", "other classes", prose=True)
-        parts.append(f"{sum(c.count for c in rest)} more as {others}")
+        parts.append(f"{sum(c.count for c in rest)} more as {len(rest)} other classes")
     return join_words(parts) + "."
 
 
 def _incoming_sentence(name: str, cells: Sequence[Confusion]) -> str:
-    parts = [fmt_plural(c.count, f"{c.true_class} test image", prose=True) for c in cells[:MAX_LISTED]]
-    rest = cells[MAX_LISTED:]
+    shown = cells if len(cells) == MAX_LISTED + 1 else cells[:MAX_LISTED]  # a single other class is named
+    parts = [fmt_plural(c.count, f"{c.true_class} test image") for c in shown]
+    rest = cells[len(shown) :]
     if rest:
-        images = fmt_plural(sum(c.count for c in rest), "test image", prose=True)
-        parts.append(f"{images} of {fmt_plural(len(rest), 'other class', 'other classes', prose=True)}")
+        images = fmt_plural(sum(c.count for c in rest), "test image")
+        parts.append(f"{images} of {len(rest)} other classes")
     return f"In the other direction, {name} is predicted for {join_words(parts)}."
 
 
@@ -192,19 +184,22 @@ def _bottom_sentences(section: ClassSection, confident: float) -> list[str]:
     which = "" if section.complete else "lowest-scoring "
     wrong = [g for g in bottom if not g.correct]
     sure = [g for g in wrong if g.predicted_score > confident]
+    k = len(bottom)
     if section.complete:  # every test image is shown: the recall and confusion sentences already count them
-        return [_confident_sentence(name, len(bottom), sure, confident, which)] if sure else []
+        return [_confident_sentence(name, k, sure, confident, which)] if sure else []
     if not wrong:
-        lowest = min(g.score for g in bottom)
-        return [
-            f"Its {len(bottom)} {which}test images are all classified correctly "
-            f"(lowest {name} score {fmt_score(lowest, 2, prose=True)})."
-        ]
+        lowest = fmt_score(min(g.score for g in bottom))
+        if k == 1:
+            return [f"Its {which}test image is classified correctly ({name} score {lowest})."]
+        return [f"Its {k} {which}test images are all classified correctly (lowest {name} score {lowest})."]
     parts = [_as_class(pred, images) for pred, images in _by_prediction(wrong)]
     n = len(wrong)
-    sentences = [f"Of its {len(bottom)} {which}test images, {n} {is_are(n)} misclassified: {join_words(parts)}."]
+    if k == 1:
+        sentences = [f"Its {which}test image is misclassified: {join_words(parts)}."]
+    else:
+        sentences = [f"Of its {k} {which}test images, {n} {is_are(n)} misclassified: {join_words(parts)}."]
     if sure:
-        sentences.append(_confident_sentence(name, len(bottom), sure, confident, which))
+        sentences.append(_confident_sentence(name, k, sure, confident, which))
     return sentences
 
 
@@ -218,7 +213,7 @@ def _by_prediction(images: Sequence[GalleryImage]) -> list[tuple[str, list[Galle
 
 def _as_class(predicted: str, images: Sequence[GalleryImage]) -> str:
     low, high = min(g.predicted_score for g in images), max(g.predicted_score for g in images)
-    low_text, high_text = fmt_score(low, 2, prose=True), fmt_score(high, 2, prose=True)
+    low_text, high_text = fmt_score(low), fmt_score(high)
     scores = f"score {low_text}" if low_text == high_text else f"scores {low_text}–{high_text}"
     return f"{len(images)} as {predicted} ({predicted} {scores})"
 
@@ -227,7 +222,11 @@ def _confident_sentence(name: str, k: int, sure: Sequence[GalleryImage], confide
     groups = _by_prediction(sure)
     n = len(sure)
     check = "check its label" if n == 1 else "check their labels"
-    head = f"{n} of the {k} {which}{name} test images {is_are(n)} predicted as"
+    head = (
+        f"The {which}{name} test image is predicted as"
+        if k == 1
+        else f"{n} of the {k} {which}{name} test images {is_are(n)} predicted as"
+    )
     if len(groups) == 1:
         return f"{head} {groups[0][0]} with a score above {confident:g}: {check}."
     split = ", ".join(f"{len(images)} as {pred}" for pred, images in groups)
@@ -248,7 +247,7 @@ def _representation_sentences(section: ClassSection, metrics: Metrics) -> list[s
     if m.support == 0 or not recalls:
         return [text + "."]
     mean = sum(recalls) / len(recalls)
-    recall, average = fmt_percent(m.recall, 0, prose=True), fmt_percent(mean, 0, prose=True)
+    recall, average = fmt_percent(m.recall), fmt_percent(mean)
     if m.recall < mean:
         text += f", and its recall of {recall} is below the average over classes ({average})"
         return [text + f": more {name} images may help."]
@@ -261,74 +260,27 @@ def _facts_sentences(name: str, facts: ClassAuditFacts | None) -> list[str]:
     sentences = []
     if facts.label_suspects:
         suggested = f" ({listed(facts.suggested_labels, '{n} suggested {name}')})" if facts.suggested_labels else ""
-        images = fmt_plural(facts.label_suspects, f"{name} image", prose=True)
+        images = fmt_plural(facts.label_suspects, f"{name} image")
         sentences.append(f"The label check flags {images} as likely mislabelled{suggested}.")
     if facts.leaked_test_images:
         n = facts.leaked_test_images
         sentences.append(
-            f"{fmt_plural(n, f'{name} test image', prose=True)} {has_have(n)} an exact or near copy in the training "
+            f"{fmt_plural(n, f'{name} test image')} {has_have(n)} an exact or near copy in the training "
             f"split, so {'it does' if n == 1 else 'they do'} not measure generalisation."
         )
     if facts.cross_class_duplicates:
         n = facts.cross_class_duplicates
         partners = f" ({listed(facts.duplicate_classes)})" if facts.duplicate_classes else ""
-        images = fmt_plural(n, f"{name} image", prose=True)
+        images = fmt_plural(n, f"{name} image")
         sentences.append(f"{images} {has_have(n)} an exact or near copy labelled as another class{partners}.")
     if facts.shortcut:
         reason = f": {sentence(facts.shortcut_reason)}" if facts.shortcut_reason.strip() else "."
         sentences.append(f"The shortcut check flags {name}{reason}")
     if facts.health_issues:
         n = facts.health_issues
-        images = fmt_plural(n, f"{name} image", prose=True)
+        images = fmt_plural(n, f"{name} image")
         sentences.append(f"{images} {'fails' if n == 1 else 'fail'} an image-health check.")
     return sentences
-
-
-def gallery_words(section: ClassSection) -> GalleryWords:
-    """The headings and leads of a class's galleries: what they show and how many of the shown are mistakes."""
-    name, top, bottom = section.class_name, section.top, section.bottom
-    reading = (
-        f"Each card gives the image's {name} score (the model's softmax score for {name}) and, for a mistake, "
-        "the class predicted and its score."
-    )
-    if section.complete:
-        if not top:
-            return GalleryWords(f"No test images of {name}", "The test split holds no image of this class.")
-        n = len(top)
-        title = f"All {n} test images of {name}, by score" if n > 1 else f"The single test image of {name}"
-        lead = (
-            f"With {fmt_plural(n, 'test image')}, {name} gets one gallery instead of one of the highest- and one of "
-            f"the lowest-scoring: each image is shown once, highest {name} score first."
-        )
-        return GalleryWords(title + _mistakes(top), f"{lead} {reading}")
-    wrong = sum(not g.correct for g in top)
-    top_lead = f"The test images of {name} with the highest {name} score, highest first: "
-    top_lead += f"those the model finds most like {name}"
-    top_lead += f", though it predicts another class for {wrong} of them." if wrong else "."
-    bottom_lead = f"The test images of {name} with the lowest {name} score, lowest first: "
-    bottom_lead += f"where the model is least sure of {name}."
-    return GalleryWords(
-        f"Highest-scoring test {_images(len(top))} of {name}" + _mistakes(top),
-        f"{top_lead} {reading}",
-        f"Lowest-scoring test {_images(len(bottom))} of {name}" + _mistakes(bottom),
-        bottom_lead if top else f"{bottom_lead} {reading}",  # the reading once, above the first gallery shown
-    )
-
-
-def _images(n: int) -> str:
-    return "image" if n == 1 else "images"
-
-
-def _mistakes(images: Sequence[GalleryImage]) -> str:
-    """The heading's clause on mistakes, e.g. ' — 3 of 4 are mistakes' or ' — all correct'; empty without images."""
-    n, wrong = len(images), sum(not g.correct for g in images)
-    if n == 0:
-        return ""
-    if wrong == 0:
-        return " — correct" if n == 1 else " — all correct"
-    if wrong == n:
-        return " — a mistake" if n == 1 else f" — all {n} are mistakes"
-    return f" — {wrong} of {n} {'is a mistake' if wrong == 1 else 'are mistakes'}"
 
 
 def _flagged_sentences(section: ClassSection) -> list[str]:
@@ -341,14 +293,14 @@ def _flagged_sentences(section: ClassSection) -> list[str]:
     review = [(g, f) for g in shown for f in g.flags if f.kind == "label_review"]
     if len(said) > MAX_NAMED:
         rest = len(said) - MAX_NAMED
-        more = f"{fmt_plural(rest, 'more finding', prose=True)} about these {sum(bool(g.flags) for g in shown)} images"
+        more = f"{fmt_plural(rest, 'more finding')} about these {sum(bool(g.flags) for g in shown)} images"
         said = [*said[:MAX_NAMED], f"{more} {is_are(rest)} marked on their cards."]
     return said + ([_review_sentence(review)] if review else [])
 
 
 def _review_sentence(review: Sequence[tuple[GalleryImage, ImageFlag]]) -> str:
     """One sentence for the shown images in the label check's lower tier, the first few by name."""
-    named = [f"{g.rel_path} ({f.detail} {fmt_score(f.value, 2, prose=True)})" for g, f in review[:MAX_LISTED]]
+    named = [f"{g.rel_path} ({f.detail} {fmt_score(f.value)})" for g, f in review[:MAX_LISTED]]
     if len(review) > MAX_LISTED:
         named.append(f"{len(review) - MAX_LISTED} more")
     n = len(review)
@@ -359,9 +311,9 @@ def _review_sentence(review: Sequence[tuple[GalleryImage, ImageFlag]]) -> str:
 
 def _flag_sentence(image: GalleryImage, flag: ImageFlag) -> str:
     path, detail = image.rel_path, flag.detail
-    copy = "an exact copy" if flag.value is None else f"a near copy (similarity {fmt_score(flag.value, 2, prose=True)})"
+    copy = "an exact copy" if flag.value is None else f"a near copy (similarity {fmt_score(flag.value)})"
     if flag.kind == "label_error":
-        score = fmt_score(flag.value, 2, prose=True)
+        score = fmt_score(flag.value)
         return f"{path} scores {score} for {detail} in the label check: probably mislabelled."
     if flag.kind == "copy_other_class":
         return f"{path} has {copy} labelled {detail} ({flag.other}): one of the two labels is wrong."
@@ -379,7 +331,7 @@ def _heat_sentence(name: str, heat: ShortcutClass | None) -> str:
     """Where the class's mean Grad-CAM sits; nothing with fewer than 2 maps or when the shortcut check flags it."""
     if heat is None or heat.n_maps < 2 or heat.flagged:
         return ""
-    share, even = fmt_percent(heat.border_share, 0, prose=True), fmt_percent(EVEN_BORDER_SHARE, 0)
+    share, even = fmt_percent(heat.border_share, 0), fmt_percent(EVEN_BORDER_SHARE, 0)
     head = f"Over its {heat.n_maps} correctly classified test images, the mean Grad-CAM for {name}"
     band = f"the outer {fmt_percent(_BAND, 0)} band of the image"
     if heat.border_share >= EVEN_BORDER_SHARE:

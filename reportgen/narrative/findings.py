@@ -1,4 +1,8 @@
-"""Three to five key findings for the summary page, from the report's numbers and the audit's facts (pure)."""
+"""Up to five key findings for the summary page, from the report's numbers and the audit's facts (pure).
+
+A finding states something the data could have said otherwise; "nothing found" results are the audit-at-a-glance
+table's (``reportgen.narrative.glance``), not findings.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ if TYPE_CHECKING:
 
 UNDER_REPRESENTED_RULE = "fewer than half as many images as the median of the other classes, counting all splits."
 MAX_FINDINGS = 5
-MIN_FINDINGS = 3
 
 
 def key_findings(
@@ -28,13 +31,13 @@ def key_findings(
     audit_lines: Sequence[str] = (),
     confident: float = CONFIDENT,
 ) -> tuple[str, ...]:
-    """Three to five findings for the summary page, most important first, in a fixed order.
+    """Up to five findings for the summary page, most important first, in a fixed order.
 
     The order: accuracy and the weakest classes; test images with copies in training (they undermine
     every other figure); suspected label errors (confident mistakes in the galleries, the label check);
     the largest confusions; under-represented classes; other audit facts (shortcut flags, cross-class
     duplicates, image health); then ``audit_lines``, of which the first always gets a place when given.
-    Findings that do not apply are skipped; below three, factual "nothing found" sentences are added.
+    Findings that do not apply are skipped, so there may be fewer than three, or none.
 
     Args:
         report: the report, with metrics, sections, galleries and class facts (``with_class_facts``) filled in.
@@ -57,10 +60,6 @@ def key_findings(
     ]
     chosen = core[: MAX_FINDINGS - (1 if audit_lines else 0)]
     chosen += [sentence(s) for s in audit_lines if s.strip()][: MAX_FINDINGS - len(chosen)]
-    for s in _negative_findings(report, confident):
-        if len(chosen) >= MIN_FINDINGS:
-            break
-        chosen.append(s)
     return tuple(chosen)
 
 
@@ -76,11 +75,11 @@ def _headline(report: Report) -> str:
         return "The test split holds no images, so no test metric can be given."
     if correct == total:
         return f"All {total} test images are classified correctly."
-    text = f"Test accuracy is {fmt_percent(correct / total, 0, prose=True)} ({correct} of {total} test images)"
+    text = f"Test accuracy is {fmt_percent(correct / total)} ({correct} of {total} test images)"
     weakest = _weakest(report)
     if weakest:
         matrix = report.metrics.confusion
-        parts = [f"{m.class_name} (F1 {m.f1:.2f}, recall {matrix[i][i]} of {m.support})" for i, m in weakest]
+        parts = [f"{m.class_name} (F1 {fmt_percent(m.f1)}, recall {matrix[i][i]} of {m.support})" for i, m in weakest]
         text += f"; the weakest {'class is' if len(parts) == 1 else 'classes are'} {join_words(parts)}"
     return text + "."
 
@@ -102,7 +101,7 @@ def _leakage_finding(report: Report, facts: Mapping[str, ClassAuditFacts]) -> st
     if not total:
         return None
     return (
-        f"{fmt_plural(total, 'test image', prose=True)} {has_have(total)} an exact or near copy in the training "
+        f"{fmt_plural(total, 'test image')} {has_have(total)} an exact or near copy in the training "
         f"split ({listed(per_class, '{n} {name}')}); those results do not measure performance on new images."
     )
 
@@ -120,7 +119,7 @@ def _mislabel_finding(report: Report, facts: Mapping[str, ClassAuditFacts], conf
     suspects = {n: facts[n].label_suspects for n in report.dataset.class_names if n in facts}
     total = sum(suspects.values())
     if total:
-        images, classes = fmt_plural(total, "image", prose=True), listed(suspects, "{n} {name}")
+        images, classes = fmt_plural(total, "image"), listed(suspects, "{n} {name}")
         sentences.append(f"The label check flags {images} as likely mislabelled ({classes}).")
     return " ".join(sentences) or None
 
@@ -158,7 +157,7 @@ def _confusion_finding(report: Report) -> str | None:
 def _confusion_phrase(cell: Confusion, row: Sequence[int]) -> str:
     return (
         f"{cell.true_class} predicted as {cell.predicted_class} "
-        f"({cell.count} of {sum(row)} {cell.true_class} test images, {fmt_percent(cell.fraction, 0, prose=True)})"
+        f"({cell.count} of {sum(row)} {cell.true_class} test images, {fmt_percent(cell.fraction)})"
     )
 
 
@@ -167,9 +166,9 @@ def _representation_finding(report: Report) -> str | None:
     if not flagged:
         return None
     totals = class_totals(report.dataset.split_counts)
-    named = [f"{n} ({fmt_plural(totals.get(n, 0), 'image', prose=True)})" for n in flagged]
+    named = [f"{n} ({fmt_plural(totals.get(n, 0), 'image')})" for n in flagged]
     text = (
-        f"{fmt_plural(len(flagged), 'class', 'classes', prose=True)} {is_are(len(flagged))} under-represented "
+        f"{fmt_plural(len(flagged), 'class', 'classes')} {is_are(len(flagged))} under-represented "
         f"({UNDER_REPRESENTED_RULE.rstrip('.')}): {join_words(named)}"
     )
     recall_in = [m.recall for m in report.metrics.per_class if m.class_name in flagged and m.support > 0]
@@ -177,7 +176,7 @@ def _representation_finding(report: Report) -> str | None:
     if recall_in and recall_out:
         mean_in, mean_out = sum(recall_in) / len(recall_in), sum(recall_out) / len(recall_out)
         subject = "its recall is" if len(recall_in) == 1 else "their average recall is"
-        mean_in_text, mean_out_text = fmt_percent(mean_in, 0, prose=True), fmt_percent(mean_out, 0, prose=True)
+        mean_in_text, mean_out_text = fmt_percent(mean_in), fmt_percent(mean_out)
         text += f"; {subject} {mean_in_text}, against {mean_out_text} for the other classes"
     return text + "."
 
@@ -195,22 +194,12 @@ def _other_audit_findings(report: Report, facts: Mapping[str, ClassAuditFacts]) 
     if sum(copies.values()):
         n = sum(copies.values())
         found.append(
-            f"{fmt_plural(n, 'image', prose=True)} {has_have(n)} an exact or near copy labelled as another class "
+            f"{fmt_plural(n, 'image')} {has_have(n)} an exact or near copy labelled as another class "
             f"({listed(copies, '{n} {name}')})."
         )
     health = {n: f.health_issues for n, f in ordered}
     if sum(health.values()):
         n = sum(health.values())
-        images, classes = fmt_plural(n, "image", prose=True), listed(health, "{n} {name}")
+        images, classes = fmt_plural(n, "image"), listed(health, "{n} {name}")
         found.append(f"{images} {'fails' if n == 1 else 'fail'} an image-health check ({classes}).")
-    return found
-
-
-def _negative_findings(report: Report, confident: float) -> list[str]:
-    """Checked "nothing found" sentences, used only to reach three findings."""
-    found = []
-    if any(s.bottom or s.top for s in report.classes) and not _confident_mistakes(report, confident):
-        found.append(f"No test image in the class galleries is misclassified with a score above {confident:g}.")
-    if not report.dataset.under_represented and len(report.dataset.class_names) > 1:
-        found.append(f"No class is under-represented (none has {UNDER_REPRESENTED_RULE.rstrip('.')}).")
     return found

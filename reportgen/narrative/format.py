@@ -1,8 +1,9 @@
 """Pure formatting of numbers and word lists, shared by the sentences and the templates.
 
 ``FILTERS`` registers the functions as Jinja filters in ``render.html``; the narrative calls the same
-functions, so a percentage or a score is written one way everywhere. ``prose=True`` gives the form the
-sentences have always used where it differs from the tables' (each function says how).
+functions with the same defaults, so a number reads the same on a card, in a table and in a sentence: a
+measured share as a percentage with one decimal (``'66.7%'``), a score with three decimals (``'0.953'``), a
+count with thousands separators. Values are rounded once, here, from the figures the analyses give.
 """
 
 from __future__ import annotations
@@ -17,39 +18,39 @@ DASH = "—"  # shown for a missing value
 MAX_LISTED = 3  # names in one list before "and N more"
 
 
-def fmt_percent(value: float | None, digits: int = 1, *, prose: bool = False) -> str:
-    """A fraction in [0, 1] as a percentage: ``0.9731 -> '97.3%'``.
+def fmt_percent(value: float | None, digits: int = 1) -> str:
+    """A fraction in [0, 1] as a percentage: ``0.9731 -> '97.3%'``; the one form of a measured share.
 
-    With ``prose``, one decimal more where rounding would say 0% or 100% of a non-zero or non-full share
-    (``fmt_percent(0.998, 0, prose=True) -> '99.8%'``).
+    Exactly 0 and 1 read ``'0%'`` and ``'100%'``; a share between them never does: it gets one decimal more
+    (``fmt_percent(0.9996) -> '99.96%'``). ``digits`` is for the round limits of the rules (``'50%'``);
+    measured shares keep the default, in the sentences and in the tables alike.
     """
     if not _finite(value):
         return DASH
+    if value in (0, 1):
+        return f"{100 * value:.0f}%"
     text = f"{100 * value:.{digits}f}%"
     ends = (text == f"{100:.{digits}f}%" and value < 1) or (text == f"{0:.{digits}f}%" and value > 0)
-    return f"{100 * value:.{digits + 1}f}%" if prose and ends else text
+    return f"{100 * value:.{digits + 1}f}%" if ends else text
 
 
-def fmt_score(value: float | None, digits: int = 3, *, prose: bool = False) -> str:
-    """A softmax score with fixed decimals: ``0.97312 -> '0.973'``; a tiny non-zero score reads ``'<0.001'``.
+def fmt_score(value: float | None) -> str:
+    """A softmax score with three decimals: ``0.97312 -> '0.973'``; the one form of a score.
 
-    With ``prose``, no ``'<'`` floor (a tiny score reads ``'0.00'``), and one decimal more where rounding
-    would say 1 for a score below 1 (``fmt_score(0.9987, 2, prose=True) -> '0.999'``).
+    A tiny non-zero score reads ``'<0.001'``; a score below 1 never reads as 1: ``0.9996 -> '0.9996'``.
     """
     if not _finite(value):
         return DASH
-    if prose:
-        text = f"{value:.{digits}f}"
-        return f"{value:.{digits + 1}f}" if text == f"{1:.{digits}f}" and value < 1 else text
-    floor = 10.0**-digits
-    if 0 < value < floor / 2:
-        return f"<{floor:.{digits}f}"
-    return f"{value:.{digits}f}"
+    text = fmt_number(value)
+    return f"{value:.4f}" if text == "1.000" and value < 1 else text
 
 
 def fmt_number(value: float | None, digits: int = 3) -> str:
-    """A real number with fixed decimals (losses, ECE)."""
-    return fmt_score(value, digits)
+    """A real number with fixed decimals (losses, ECE, the shortcut check's figures); ``1e-6 -> '<0.001'``."""
+    if not _finite(value):
+        return DASH
+    floor = 10.0**-digits
+    return f"<{floor:.{digits}f}" if 0 < value < floor / 2 else f"{value:.{digits}f}"
 
 
 def fmt_count(value: int | None) -> str:
@@ -82,10 +83,10 @@ def fmt_datetime(iso: str | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} {'UTC' if zone in ('UTC', 'UTC+00:00') else zone}".rstrip()
 
 
-def fmt_plural(count: int, singular: str, plural: str | None = None, *, prose: bool = False) -> str:
-    """``3, 'image' -> '3 images'``; ``1, 'image' -> '1 image'``; ``prose`` writes no thousands separator."""
+def fmt_plural(count: int, singular: str, plural: str | None = None) -> str:
+    """``3, 'image' -> '3 images'``; ``1, 'image' -> '1 image'``; ``1234, 'image' -> '1,234 images'``."""
     word = singular if count == 1 else (plural or singular + "s")
-    return f"{count if prose else fmt_count(count)} {word}"
+    return f"{fmt_count(count)} {word}"
 
 
 def fmt_points(value: float | None, digits: int = 1) -> str:

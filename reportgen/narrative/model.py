@@ -35,7 +35,7 @@ UNSOUND_CAVEAT = (
 
 
 def _pct(value: float | None) -> str:
-    return fmt_percent(value, 0)
+    return fmt_percent(value)
 
 
 def model_verdict(check: ModelCheck) -> str:

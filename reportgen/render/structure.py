@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen.baseline import ADDED, REMOVED
+from reportgen.narrative.audit import HEALTH_CHECK_TITLES
+from reportgen.narrative.glance import GlanceRow, glance_rows
 
 if TYPE_CHECKING:  # types only: the structure needs no torch
     from reportgen.audit import Audit, LabelCheck
@@ -21,6 +23,7 @@ if TYPE_CHECKING:  # types only: the structure needs no torch
     from reportgen.report import ClassSection, Report
 
 SUMMARY_SKIPPED, DATASET_SKIPPED = 8, 200  # skipped files listed on page 1, and in the data set chapter
+MAIN_CAVEATS = 3  # caveats on page 1: the first ones (``narrative.caveats`` puts the most important first)
 REFS_SHOWN = 20  # image references per list in the changes chapter
 FIGURE_TITLES = {  # key -> alt text, and the heading in the extra-figures chapter; others: the key in words
     "montage": "Montage of nine random images with their labels",
@@ -39,8 +42,8 @@ FIGURE_CAPTIONS = {  # key -> caption under the figure in its chapter (figures i
     "training_curves": "Loss and accuracy per epoch; training values are running means over the epoch.",
     "confusion_matrix": "Row-normalised confusion matrix: rows are true classes, columns predicted classes; each "
     "cell shows the share of the row's test images and their count.",
-    "reliability": "Reliability diagram: accuracy against mean confidence per confidence bin of the test images; "
-    "a calibrated model follows the diagonal.",
+    "reliability": "Reliability diagram: each bar is the accuracy of the test images in a confidence bin, the dark "
+    "tick their mean confidence, the hatching the gap; on a calibrated model the ticks meet the bar tops.",
     "mean_cams": "Mean Grad-CAM per class over its correctly classified test images.",
 }
 FIGURE_SIZES = {"montage": "small", "confusion_matrix": "square", "reliability": "medium"}  # CSS class; else large
@@ -57,14 +60,8 @@ AUDIT_SECTIONS = (
     ("audit-stamps", "Fixed patterns (stamps)", ("stamps",), "fixed-pattern check", ()),
     ("audit-health", "Image health", ("health",), "image-health check", ()),
 )
-HEALTH_CHECK_TITLES = {  # reportgen.analysis.health.CHECKS in words
-    "small": "very small",
-    "aspect": "extreme aspect ratio",
-    "low_contrast": "near-constant (low contrast)",
-    "dark": "very dark",
-    "bright": "very bright",
-    "grayscale": "grayscale in a colour set",
-}
+GLANCE = tuple((checks[0], title, id_) for id_, title, checks, *_ in AUDIT_SECTIONS)  # page 1: (key, check, link)
+BALANCE, NO_AUDIT = ("balance", "Class balance", "dataset"), ("audit", "Data-set audit", "")  # no link: not shown
 DELTA_TOLERANCE = 0.0005  # a change of a fraction within this prints as ±0.0 pts and gets no tone
 
 
@@ -192,6 +189,8 @@ class Structure:
     toc: tuple[Section, ...]  # the shown chapters after the summary
     splits: tuple[tuple[str, int], ...]  # (split, images) for the splits holding images
     test_images: int
+    glance: tuple[GlanceRow, ...]  # page 1's audit at a glance: a row per audit section, then class balance
+    main_caveats: Listing  # page 1's caveats; ``more``: how many more the caveats chapter lists
     skipped_summary: Listing
     skipped_all: Listing | None  # the data set chapter's list, when page 1 cannot hold them all
     versions: tuple[tuple[str, str], ...]  # (package, version) by name, without the platform
@@ -231,6 +230,8 @@ def report_structure(report: Report) -> Structure:
         toc=tuple(replace(c, children=class_lines if c.key == "classes" else None) for c in chapters[1:] if c.shown),
         splits=splits,
         test_images=sum(m.support for m in report.metrics.per_class),
+        glance=glance_rows(report, (*(GLANCE if report.audit else (NO_AUDIT,)), BALANCE)),
+        main_caveats=listing(report.caveats, MAIN_CAVEATS),
         skipped_summary=listing(ds.skipped, SUMMARY_SKIPPED),
         skipped_all=listing(ds.skipped, DATASET_SKIPPED) if len(ds.skipped) > SUMMARY_SKIPPED else None,
         versions=tuple(sorted(((k, v) for k, v in versions.items() if k != "platform"), key=lambda kv: kv[0].lower())),
