@@ -304,7 +304,7 @@ def test_flagged_gallery_images_are_named_with_what_was_found(food: Metrics) -> 
     review = _flagged(food, ImageFlag("label_review", "sashimi", 0.61))
     assert (
         "The label check lists one of these images as worth a look at the label (its lower tier, where most labels "
-        "turn out right): sushi/7.jpg (sashimi 0.61)."
+        "turn out right): sushi/7.jpg (sashimi 0.610)."
     ) in class_narrative(review, total_test=66, class_names=NAMES, metrics=food)
 
 
