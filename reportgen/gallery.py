@@ -1,7 +1,8 @@
 """The report's photos: gallery thumbnails and Grad-CAM overlays as small JPEGs under ``OUT/assets``.
 
 File names are generated from image and class indices (``assets/img-000123.jpg``,
-``assets/cam-000123-c4.jpg``), never from the user's folder or file names, so any class name is safe.
+``assets/cam-000123-c4.jpg``), never from the user's folder or file names, so any class name is safe. Each
+picture also gets a larger version, which its thumbnail opens in the HTML: ``assets/larger/img-000123.jpg``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ ASSETS = "assets"  # folder under the output folder
 THUMB_SIDE = 160  # px; about 27 mm wide in the PDF at 150 dpi
 JPEG_QUALITY = 78  # a 9-class report with default galleries stays near 2-3 MB
 CAM_ALPHA = 0.5  # heat map weight, as the example's plotGradCAM
+LARGER_SIDE = 480  # px, the larger versions' longer side at most; the model input (224 px by default) is smaller
+LARGER = "larger"  # the larger versions' folder under ASSETS
+
+
+def larger_path(rel: str) -> str:
+    """Where the larger version of the picture ``rel`` is written: ``assets/img-1.jpg -> assets/larger/img-1.jpg``."""
+    folder, _, name = rel.rpartition("/")
+    return f"{folder}/{LARGER}/{name}" if folder else f"{LARGER}/{name}"
 
 
 def save_jpeg(rgb: np.ndarray, path: Path, quality: int = JPEG_QUALITY, max_side: int = THUMB_SIDE) -> None:
@@ -151,7 +160,9 @@ class AssetWriter:
     def _write(self, rel: str, make_rgb: Callable[[], np.ndarray]) -> None:
         if rel in self.written:
             return
-        save_jpeg(make_rgb(), self.out_dir / rel, self.quality, self.max_side)
+        rgb = make_rgb()
+        save_jpeg(rgb, self.out_dir / rel, self.quality, self.max_side)
+        save_jpeg(rgb, self.out_dir / larger_path(rel), self.quality, LARGER_SIDE)  # what the thumbnail opens
         self.written.add(rel)
 
 
