@@ -180,6 +180,11 @@ class RunConfig:
     cam: bool = option(True, negatable=True, help="Compute Grad-CAM maps.")
     cam_batch_size: int = 16
     pdf: bool = option(True, negatable=True, help="Write report.pdf.")
+    single_file: bool = option(
+        False,
+        negatable=True,
+        help="Embed the pictures in report.html, so that it works when sent alone (without assets/ and figures/).",
+    )
     probes: tuple[Path, ...] = option(
         (),
         flag="--probe",
