@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from reportgen import __version__
 from reportgen.gallery import larger_path
+from reportgen.narrative.appendix import files_note, output_files, reproducing_command
 from reportgen.narrative.format import FILTERS, asset_url
 from reportgen.narrative.model import MODEL_RULE
 from reportgen.render.structure import report_structure
@@ -137,4 +138,12 @@ def _context(report: Report, assets: PageAssets) -> dict[str, Any]:
         "generator": f"reportgen {__version__}",
         "model_rule": MODEL_RULE,
         "assets": assets,
+        "command": reproducing_command(report.run.config),
+        "output_files": output_files(report),
+        "files_note": files_note(_html_is_single_file(report, assets)),
     }
+
+
+def _html_is_single_file(report: Report, assets: PageAssets) -> bool:
+    """Whether ``report.html`` holds its pictures: this page's own mode, or for the PDF's page the run's."""
+    return assets.single_file if assets.zoom else bool(report.run.config.get("single_file", False))
