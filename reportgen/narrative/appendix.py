@@ -65,7 +65,7 @@ def files_note(single_file: bool) -> str:
     """What ``report.html`` needs beside it: nothing when it holds its pictures, else their folders."""
     if single_file:
         return "report.html holds its pictures itself: it can be sent alone."
-    return "report.html shows its pictures from assets/ and figures/: send the whole folder, or run with --single-file."
+    return "report.html shows its pictures from assets/ and figures/ (--no-single-file): send the whole folder."
 
 
 def _recorded(config: Mapping[str, Any], opt: OptionField) -> Any:

@@ -74,16 +74,16 @@ class PageAssets:
     _embedded: dict[str, str] = field(default_factory=dict)  # path -> data: URI, each file read once
     _zooms: int = 0  # zoom views so far
 
-    def url(self, path: str | None, *, larger: bool = False) -> str:
+    def url(self, path: str, *, larger: bool = False) -> str:
         """The URL of ``path`` (``assets/img-000001.jpg``), or of its larger version when ``larger`` and written.
 
         Raises:
             ValueError: ``path`` is not a plain relative path inside the folder (see ``asset_url``).
         """
         relative = asset_url(path)  # refuses absolute paths, URLs and ``..`` before any file is read
-        if larger and path and (self.out_dir / larger_path(path)).is_file():
+        if larger and (self.out_dir / larger_path(path)).is_file():
             path, relative = larger_path(path), asset_url(larger_path(path))
-        if not self.single_file or path is None:
+        if not self.single_file:
             return relative
         if path not in self._embedded:
             self._embedded[path] = self._data_uri(path)
@@ -104,7 +104,7 @@ class PageAssets:
 
 
 @pass_context
-def _asset(context: Context, path: str | None, larger: bool = False) -> Markup:
+def _asset(context: Context, path: str, larger: bool = False) -> Markup:
     """Jinja filter ``asset``: the URL of an output-folder picture for this page (``PageAssets.url``)."""
     return Markup(context["assets"].url(path, larger=larger))  # a relative URL or base64: nothing to escape
 
