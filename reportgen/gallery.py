@@ -3,7 +3,8 @@
 The model sees every image squashed to a square; the pictures written here get the original image's aspect
 ratio back (an overlay is blended at the model's size, then stretched with its photo), with the longer side
 ``max_side`` pixels. File names are generated from image and class indices (``assets/img-000123.jpg``,
-``assets/cam-000123-c4.jpg``), never from the user's folder or file names, so any class name is safe.
+``assets/cam-000123-c4.jpg``), never from the user's folder or file names, so any class name is safe. Each
+picture also gets a larger version, which its thumbnail opens in the HTML: ``assets/larger/img-000123.jpg``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ ASSETS = "assets"  # folder under the output folder
 THUMB_SIDE = 160  # px; about 27 mm wide in the PDF at 150 dpi
 JPEG_QUALITY = 78  # a 9-class report with default galleries stays near 2-3 MB
 CAM_ALPHA = 0.5  # heat map weight, as the example's plotGradCAM
+LARGER_SIDE = 480  # px, the larger versions' longer side at most; the model input (224 px by default) is smaller
+LARGER = "larger"  # the larger versions' folder under ASSETS
+
+
+def larger_path(rel: str) -> str:
+    """Where the larger version of the picture ``rel`` is written: ``assets/img-1.jpg -> assets/larger/img-1.jpg``."""
+    folder, _, name = rel.rpartition("/")
+    return f"{folder}/{LARGER}/{name}" if folder else f"{LARGER}/{name}"
 
 
 def save_jpeg(rgb: np.ndarray, path: Path, quality: int = JPEG_QUALITY, max_side: int = THUMB_SIDE) -> None:
@@ -178,8 +187,11 @@ class AssetWriter:
         """Write the square picture ``make_square()`` once, at image ``image_idx``'s original aspect ratio."""
         if rel in self.written:
             return
-        size = display_size(*self.sizes[image_idx], self.max_side)
-        save_jpeg(restore_aspect(make_square(), size), self.out_dir / rel, self.quality, self.max_side)
+        square, (width, height) = make_square(), self.sizes[image_idx]
+        larger = min(LARGER_SIDE, max(square.shape[:2]))  # the zoom view's picture: never upsampled
+        for target, side in ((rel, self.max_side), (larger_path(rel), larger)):
+            picture = restore_aspect(square, display_size(width, height, side))
+            save_jpeg(picture, self.out_dir / target, self.quality, side)
         self.written.add(rel)
 
 

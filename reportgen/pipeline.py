@@ -156,7 +156,7 @@ def run(config: RunConfig) -> RunOutcome:
         with timer("figures"):
             draw_run_figures(report, stage, images, predictions, findings, cams, embedding, seed=config.seed)
         with timer("render"):
-            _render(report, stage, pdf=config.pdf)
+            _render(report, stage, pdf=config.pdf, single_file=config.single_file)
         _write_tables(stage, predictions, report)  # results.json last: its timings now hold every stage
     passed = all_passed(report.gates)
     logger.info(
@@ -379,14 +379,14 @@ def _model_summary(config: RunConfig, spec: ModelSpec, *, trained: bool) -> Mode
     return ModelSummary(spec.arch, spec.weights_source, spec.image_size, spec.cam_layer, trained, checkpoint)
 
 
-def _render(report: Report, out_dir: Path, *, pdf: bool) -> None:
-    from reportgen.render.html import render_html
+def _render(report: Report, out_dir: Path, *, pdf: bool, single_file: bool) -> None:
+    from reportgen.render.html import print_page, render_html
 
-    html = render_html(report, out_dir)
-    if pdf:
+    render_html(report, out_dir, single_file=single_file)
+    if pdf:  # the PDF's page has the thumbnails by relative path (the faster layout) and no zoom views
         from reportgen.render.pdf import render_pdf
 
-        render_pdf(html, out_dir / "report.pdf")
+        render_pdf(print_page(report, out_dir), out_dir, out_dir / "report.pdf")
 
 
 def _write_tables(stage: Path, predictions: Predictions, report: Report) -> None:

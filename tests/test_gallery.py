@@ -14,7 +14,7 @@ from reportgen.predictions import CamMaps
 from reportgen.report import ClassSection, GalleryImage, ProbeResult
 
 NAMES = ("<b>x</b>", "../evil", "plain")
-SAFE = re.compile(r"^assets/(img|cam|probe|probe-cam)-\d{6}(-c\d+)?\.jpg$")
+SAFE = re.compile(r"^assets/(larger/)?(img|cam|probe|probe-cam)-\d{6}(-c\d+)?\.jpg$")
 
 
 def _image(rel_path: str, true: str, predicted: str) -> GalleryImage:
@@ -67,7 +67,7 @@ def test_gallery_assets_are_written_with_safe_names(tmp_path, pixels):
     assert wrong.cam == "assets/cam-000001-c2.jpg" and wrong.cam_true == "assets/cam-000001-c0.jpg"
     assert sections[0].bottom[1] == correct  # the same image in two galleries: same files
     files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert len(files) == 3 + 4 and all(SAFE.match(f) for f in files)
+    assert len(files) == 2 * (3 + 4) and all(SAFE.match(f) for f in files)  # each picture and its larger version
     with Image.open(tmp_path / wrong.cam) as image:
         assert image.format == "JPEG" and image.size == (48, 36)  # image 1 is 640 x 480
 
@@ -109,11 +109,21 @@ def test_sizes_must_match_the_images(pixels):
         gallery.AssetWriter(None, pixels, None, {}, 78, 160, sizes=[(1, 1)])
 
 
+def test_every_picture_has_a_larger_version(tmp_path, pixels):
+    sections = _write(pixels, tmp_path, _cams(gallery.cam_requests(_sections(), INDEX, NAMES)), max_side=48)
+    wrong = sections[0].bottom[0]
+    for rel in (wrong.thumbnail, wrong.cam, wrong.cam_true):
+        assert gallery.larger_path(rel) == rel.replace("assets/", "assets/larger/")
+        with Image.open(tmp_path / gallery.larger_path(rel)) as image:
+            assert image.size == (64, 64)  # the pixels' own size: below LARGER_SIDE, never enlarged
+
+
 def test_no_cams_writes_thumbnails_only(tmp_path, pixels):
     sections = _write(pixels, tmp_path, None)
     images = [i for s in sections for i in (*s.top, *s.bottom)]
     assert all(i.thumbnail and i.cam is None and i.cam_true is None for i in images)
-    assert {p.name for p in (tmp_path / "assets").iterdir()} == {"img-000000.jpg", "img-000001.jpg", "img-000002.jpg"}
+    thumbnails = {p.name for p in (tmp_path / "assets").iterdir() if p.is_file()}
+    assert thumbnails == {"img-000000.jpg", "img-000001.jpg", "img-000002.jpg"}
 
 
 def test_missing_map_leaves_field_empty(tmp_path, pixels):

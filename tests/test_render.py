@@ -16,7 +16,7 @@ import pytest
 from report_factory import NASTY_CLASSES, make_report
 
 from reportgen.narrative import format as formatters
-from reportgen.render.html import render_html, templates_dir
+from reportgen.render.html import print_page, render_html, templates_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -276,7 +276,7 @@ def test_pdf_renders_with_a_page_per_class(rendered):
     from reportgen.render.pdf import render_pdf
 
     out, _, _ = rendered
-    pdf = render_pdf(out / "report.html", out / "report.pdf")
+    pdf = render_pdf(print_page(make_report(out), out), out, out / "report.pdf")  # the same files again
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     pages = int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
     assert pages >= 5 + len(NASTY_CLASSES)  # summary, data set, training, confusion, classes, probes, checks
@@ -464,7 +464,8 @@ def test_pdf_renders_audit_changes_and_gates(full):
     from reportgen.render.pdf import render_pdf
 
     out, _, _ = full
-    pdf = render_pdf(out / "report.html", out / "report.pdf")
+    report = make_report(out, audit=True, changes=True, gates=True)  # the same files again
+    pdf = render_pdf(print_page(report, out), out, out / "report.pdf")
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     pages = int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
     assert pages >= 9 + len(NASTY_CLASSES)  # + audit (2 pages at least), changes, gates, configuration

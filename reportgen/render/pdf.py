@@ -14,19 +14,17 @@ logger = logging.getLogger(__name__)
 _ALLOWED_PROTOCOLS = ("file", "data")
 
 
-def render_pdf(html_path: Path, pdf_path: Path) -> Path:
-    """Lay out ``html_path`` (from ``render_html``) as an A4 PDF at ``pdf_path``.
+def render_pdf(page: str, out_dir: Path, pdf_path: Path) -> Path:
+    """Lay out the HTML ``page`` (``render.html.print_page``) as an A4 PDF at ``pdf_path``.
 
-    Relative asset paths resolve against the HTML file's folder (the output folder); only ``file:`` and
-    ``data:`` URLs are fetched, so the PDF never depends on the network.
+    Relative asset paths resolve against ``out_dir`` (the output folder); only ``file:`` and ``data:`` URLs
+    are fetched, so the PDF never depends on the network.
     """
-    html_path = Path(html_path).resolve()
     pdf_path = Path(pdf_path)
-    base_url = html_path.parent.as_uri() + "/"
+    base_url = Path(out_dir).resolve().as_uri() + "/"
     document = HTML(
-        filename=str(html_path),
+        string=page,
         base_url=base_url,
-        encoding="utf-8",
         url_fetcher=URLFetcher(allowed_protocols=_ALLOWED_PROTOCOLS, fail_on_errors=False),
     ).render()
     document.write_pdf(pdf_path)
