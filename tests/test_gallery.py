@@ -115,7 +115,7 @@ def test_every_picture_has_a_larger_version(tmp_path, pixels):
     for rel in (wrong.thumbnail, wrong.cam, wrong.cam_true):
         assert gallery.larger_path(rel) == rel.replace("assets/", "assets/larger/")
         with Image.open(tmp_path / gallery.larger_path(rel)) as image:
-            assert image.size == (64, 64)  # the pixels' own size: below LARGER_SIDE, never enlarged
+            assert max(image.size) == 64  # the pixels' own size: below LARGER_SIDE, never enlarged
 
 
 def test_no_cams_writes_thumbnails_only(tmp_path, pixels):

@@ -85,7 +85,7 @@ def test_thumbnails_open_their_larger_version(tmp_path: Path) -> None:
     report = _report(tmp_path)
     page = render_html(report, tmp_path).read_text("utf-8")
     thumbnail = report.classes[0].top[0].thumbnail
-    match = re.search(rf'<a class="zoom" href="#(zoom-\d+)"><img src="{thumbnail}"', page)
+    match = re.search(rf'<a class="zoom" href="#(zoom-\d+)"><div class="frame"><img src="{thumbnail}"', page)
     assert match, "the thumbnail links to its zoom view"
     assert f'<a class="zoom-view" id="{match[1]}" href="#_"><img src="{larger_path(thumbnail)}"' in page
     zooms = page.count('class="zoom-view"')
