@@ -174,7 +174,7 @@ class Report:
     top_confusions: tuple[Confusion, ...] = ()  # largest off-diagonal cells, largest first
     model_verdict: str = ""  # one sentence: how far the model can be trusted (from model_check)
     model_notes: tuple[str, ...] = ()  # one sentence per problem the model check found
-    findings: tuple[str, ...] = ()  # 3-5 key findings for the summary, in plain sentences
+    findings: tuple[str, ...] = ()  # up to 5 key findings for the summary, each one that could have been false
     figures: dict[str, str] = field(default_factory=dict)  # figure name -> file relative to the output folder
     probes: tuple[ProbeResult, ...] = ()
     caveats: tuple[str, ...] = ()
