@@ -55,7 +55,8 @@ def test_run_writes_every_output(clothing_run: tuple[Path, Path]) -> None:
     metrics = results["metrics"]
     assert len(metrics["confusion"]) == 5 and sum(map(sum, metrics["confusion"])) == 10
     for section in results["classes"]:
-        assert len(section["top"]) == 2 and len(section["bottom"]) == 2  # only 2 test images per class
+        # only 2 test images per class: one gallery shows both, once each
+        assert len(section["top"]) == 2 and section["bottom"] == [] and section["complete"] is True
         assert all(img["true_class"] == section["class_name"] and img["split"] == "test" for img in section["top"])
         assert section["top"][0]["score"] >= section["top"][1]["score"]
     rows = _scores(out / "predictions.csv")
