@@ -60,7 +60,7 @@ def test_report_files_and_json_hold_what_the_pages_show(food_report: Path) -> No
     assert set(results["figures"]) >= {"montage", "class_histogram", "training_curves", "confusion_matrix"}
     for rel in results["figures"].values():
         assert (food_report / rel).is_file(), rel
-    assert len(results["findings"]) >= 3 and results["caveats"]
+    assert 1 <= len(results["findings"]) <= 5 and results["caveats"]  # findings that could have been false only
     for section in results["classes"]:
         assert section["narrative"], section["class_name"]
         for image in (*section["top"], *section["bottom"]):
