@@ -158,18 +158,13 @@ def write_predictions_csv(path: Path, predictions: Any) -> None:
     names = predictions.class_names
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "split", "true_label", "predicted_label", *(f"score_{n}" for n in names)])
+        header = ["path", "split", "true_label", "predicted_label", *(f"score_{n}" for n in names)]
+        writer.writerow([safe_cell(h) for h in header])
         for i, rel_path in enumerate(predictions.rel_paths):
             probs = predictions.probs[i]
-            writer.writerow(
-                [
-                    rel_path,
-                    predictions.splits[i],
-                    names[predictions.labels[i]],
-                    names[int(probs.argmax())],
-                    *(f"{p:.6f}" for p in probs),
-                ]
-            )
+            labels = (names[predictions.labels[i]], names[int(probs.argmax())])
+            row = [rel_path, predictions.splits[i], *labels]
+            writer.writerow([*(safe_cell(c) for c in row), *(f"{p:.6f}" for p in probs)])
 
 
 SUSPECT_COLUMNS = (
@@ -238,10 +233,27 @@ def write_duplicates_csv(path: Path, audit: Any) -> None:
     _write_rows(path, DUPLICATE_COLUMNS, rows)
 
 
+def safe_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting ``= + - @`` (a formula) gets a leading quote.
+
+    File and folder names are the user's, and ``=HYPERLINK(...)`` is a valid file name; numbers pass as they are.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value  # a negative number, not a formula
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _write_rows(path: Path, columns: tuple[str, ...], rows: Any) -> None:
     import csv
 
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns, restval="")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: safe_cell(value) for key, value in row.items()} for row in rows)

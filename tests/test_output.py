@@ -99,3 +99,23 @@ def test_an_image_in_two_tiers_is_one_row(tmp_path: Path) -> None:
     with (tmp_path / "suspects.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 and rows[0]["tier"] == "likely_wrong+no_class" and rows[0]["outlier_z"] == "9.00"
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(tmp_path: Path) -> None:
+    import csv
+
+    import numpy as np
+
+    from reportgen.output import safe_cell, write_predictions_csv
+    from reportgen.predictions import Predictions
+
+    assert safe_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)" and safe_cell("@x") == "'@x" and safe_cell("+a") == "'+a"
+    assert safe_cell("-0.25") == "-0.25" and safe_cell(0.5) == 0.5 and safe_cell("dress/a.jpg") == "dress/a.jpg"
+    names = ("=cmd", "plain")
+    predictions = Predictions(
+        names, ("=cmd/-x.jpg", "plain/b.jpg"), np.array([0, 1]), np.array(["test", "test"]), np.eye(2)
+    )
+    write_predictions_csv(tmp_path / "p.csv", predictions)
+    rows = list(csv.reader((tmp_path / "p.csv").open(encoding="utf-8")))
+    assert rows[0][4] == "score_=cmd" and rows[1][:4] == ["'=cmd/-x.jpg", "test", "'=cmd", "'=cmd"]
+    assert rows[2][:4] == ["plain/b.jpg", "test", "plain", "plain"] and rows[1][4:] == ["1.000000", "0.000000"]
