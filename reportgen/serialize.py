@@ -60,12 +60,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if origin is tuple:
         return _tuple(tp, value, path)
     if origin is dict:
-        key_type, value_type = typing.get_args(tp)
+        value_type = typing.get_args(tp)[1]  # keys are strings in JSON and in the model
         _expect(value, dict, path)
-        return {_key(key_type, k): _convert(value_type, v, f"{path}.{k}") for k, v in value.items()}
-    if origin is list:
-        _expect(value, list, path)
-        return [_convert(typing.get_args(tp)[0], v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return {k: _convert(value_type, v, f"{path}.{k}") for k, v in value.items()}
     return _scalar(tp, value, path)
 
 
@@ -112,18 +109,12 @@ def _tuple(tp: Any, value: Any, path: str) -> tuple[Any, ...]:
     return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
 
 
-def _key(tp: Any, key: str) -> Any:
-    return int(key) if tp is int else key
-
-
 def _scalar(tp: Any, value: Any, path: str) -> Any:
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if tp in (str, bool) and isinstance(value, tp):
-        return value
-    if tp is object:
         return value
     raise SchemaError(f"{path}: expected {getattr(tp, '__name__', tp)}, got {type(value).__name__}")
 
