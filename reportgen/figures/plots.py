@@ -257,7 +257,7 @@ def plot_reliability(
     top.plot([0, 1], [0, 1], linestyle="--", color="#555555", linewidth=1, label="perfect calibration")
     top.set_ylim(0, 1)
     top.set_ylabel("Accuracy and mean confidence")
-    top.set_title(f"Reliability diagram (ECE {100 * ece:.1f}%)", pad=30)
+    top.set_title(f"Reliability diagram (ECE {ece:.3f})", pad=30)  # as the report prints the ECE
     top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2, borderaxespad=0.0)
     top.grid(alpha=0.3)
     bottom.bar(centres, bin_counts, width=width, color="#8C8C8C", edgecolor="white")
