@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import types
@@ -135,6 +136,8 @@ def run(ctx: click.Context, **options: Any) -> None:
         raise _fail(
             f"internal error: {type(exc).__name__}: {exc} (run with -vv for the traceback)", EXIT_INTERNAL
         ) from exc
+    if outcome is None:  # a torchrun worker: rank 0 reports
+        return
     _summary(_outcome_summary(outcome))
     if not outcome.gates_passed:
         failed = [g.reason for g in outcome.report.gates if not g.passed]
@@ -190,7 +193,8 @@ class _Failure(click.ClickException):
 
 
 def _fail(message: str, exit_code: int) -> click.ClickException:
-    return _Failure(message, exit_code)
+    rank = os.environ.get("RANK") if os.environ.get("WORLD_SIZE", "1") not in ("", "0", "1") else None
+    return _Failure(f"rank {rank}: {message}" if rank is not None else message, exit_code)
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:

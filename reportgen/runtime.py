@@ -37,11 +37,15 @@ class Runtime:
         return f"{where}{threads}, train {names[self.train_dtype]}, eval {names[self.eval_dtype]}{layout}"
 
 
-def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
+def resolve_runtime(
+    device: str = "auto", precision: str = "auto", *, local_rank: int = 0, local_world: int = 1
+) -> Runtime:
     """Pick the device and precision: CUDA when asked or present; bf16 where the hardware has it.
 
     On the CPU, bf16 autocast triples inference speed on chips with native bf16 but slows training,
-    so ``auto`` uses it for inference only. On CUDA, ``auto`` uses bf16 (or fp16) for both.
+    so ``auto`` uses it for inference only. On CUDA, ``auto`` uses bf16 (or fp16) for both. Under
+    torchrun, ``local_rank`` picks this process's GPU, and the ``local_world`` processes of a machine
+    share its cores (more threads than cores slows training tenfold).
     """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -50,8 +54,11 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     if device not in ("cpu", "cuda"):
         raise ReportgenError(f"--device must be auto, cpu or cuda, not '{device}'")
     dev = torch.device(device)
+    if dev.type == "cuda" and local_world > 1:
+        dev = torch.device("cuda", local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(dev)
     if dev.type == "cpu":
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // local_world))
     eval_dtype, train_dtype = _dtypes(dev, precision)
     return Runtime(dev, eval_dtype, train_dtype, channels_last=True)
 
@@ -100,15 +107,22 @@ def normalise(x: torch.Tensor, spec: ModelSpec, runtime: Runtime) -> torch.Tenso
     return x.contiguous(memory_format=torch.channels_last) if runtime.channels_last else x.contiguous()
 
 
-def augment(x: torch.Tensor, aug: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+def augment_draws(n: int, generator: torch.Generator) -> torch.Tensor:
+    """The random numbers of :func:`augment` for ``n`` images, ``(n, 5)``, from ``generator`` on the CPU.
+
+    Drawn for a whole batch, so a seed fixes the augmentation whatever the device, and ranks that each
+    warp a slice of the batch (torchrun) warp it as one process would.
+    """
+    return torch.rand(n, 5, generator=generator)  # flip, sx, sy, tx, ty
+
+
+def augment(x: torch.Tensor, aug: AugmentConfig, rand: torch.Tensor) -> torch.Tensor:
     """Random flip, X/Y shift and independent X/Y scale of a [0, 1] batch, one warp per image.
 
     Uncovered pixels are black, as with MATLAB's ``imageDataAugmenter``, or mirrored from the image
-    (``aug.padding == "reflection"``). Random numbers come from
-    ``generator`` (on the CPU), so a seed fixes the augmentation whatever the device.
+    (``aug.padding == "reflection"``). ``rand`` holds each image's numbers (:func:`augment_draws`).
     """
     b, _, h, w = x.shape
-    rand = torch.rand(b, 5, generator=generator)  # flip, sx, sy, tx, ty
     flip = torch.where((rand[:, 0] < 0.5) & aug.flip, -1.0, 1.0)
     scale = aug.scale_min + (aug.scale_max - aug.scale_min) * rand[:, 1:3]  # (B, 2)
     shift = (rand[:, 3:5] * 2 - 1) * aug.translate_px * 2 / torch.tensor([w, h])  # normalised units

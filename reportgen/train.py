@@ -14,9 +14,10 @@ from tqdm import tqdm
 
 from reportgen.analysis.probe import LinearProbe
 from reportgen.config import TrainConfig
+from reportgen.distributed import ONE_PROCESS, Ranks, all_sum
 from reportgen.history import EpochStats, TrainingHistory
 from reportgen.model import ModelSpec, head_parameters
-from reportgen.runtime import Runtime, augment, autocast, normalise, to_unit_tensor
+from reportgen.runtime import Runtime, augment, augment_draws, autocast, normalise, to_unit_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +36,15 @@ def train_model(
     eval_batch_size: int,
     probe: LinearProbe | None = None,
     progress: bool = True,
+    ranks: Ranks = ONE_PROCESS,
 ) -> TrainingHistory:
     """Fine-tune ``model`` in place on ``train_idx``; evaluate on ``val_idx`` after every epoch.
 
     With ``config.head_init == "probe"`` the new head starts from ``probe``; with ``config.keep ==
     "best"`` the model ends with the weights of the epoch of lowest validation loss, the starting model
     (epoch 0) included. Evaluation (and batch-norm recalibration) runs ``eval_batch_size`` images at a time.
+    Under torchrun (``ranks``) the model is wrapped in DistributedDataParallel and each rank takes a slice
+    of every global batch (:func:`_train_one_epoch`) and of the validation images.
     """
     model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
     if config.head_init == "probe":
@@ -49,9 +53,12 @@ def train_model(
         load_head(model, spec, probe)
     sgd = _sgd(model, spec, config, len(train_idx), seed)
     criterion = nn.CrossEntropyLoss()  # validation loss: plain cross-entropy, whatever the training loss
+    net = _parallel(model, runtime, ranks)
 
     def validate() -> tuple[float | None, float | None]:
-        return evaluate_loss(model, spec, criterion, pixels, labels, val_idx, runtime, batch_size=eval_batch_size)
+        return evaluate_loss(
+            model, spec, criterion, pixels, labels, val_idx, runtime, batch_size=eval_batch_size, ranks=ranks
+        )
 
     start_loss, start_acc = validate()
     best = _BestEpoch(model, start_loss) if config.keep == "best" and start_loss is not None else None
@@ -59,7 +66,7 @@ def train_model(
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc = _train_one_epoch(
-            model, spec, sgd, pixels, labels, train_idx, config, runtime, epoch=epoch, progress=progress
+            net, spec, sgd, pixels, labels, train_idx, config, runtime, epoch=epoch, progress=progress, ranks=ranks
         )
         if config.batchnorm == "recalibrate":
             recalibrate_batchnorm(model, spec, pixels, train_idx, runtime, batch_size=eval_batch_size)
@@ -80,7 +87,7 @@ class _Sgd:
 
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler  # stepped once per batch
-    criterion: nn.Module  # the training loss (label smoothing included)
+    criterion: nn.Module  # the training loss (label smoothing included), summed over the images
     generator: torch.Generator  # drives shuffling and augmentation
 
 
@@ -90,7 +97,7 @@ def _sgd(model: nn.Module, spec: ModelSpec, config: TrainConfig, n_train: int, s
     return _Sgd(
         optimizer,
         _scheduler(optimizer, config.schedule, steps),
-        nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+        nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="sum"),
         torch.Generator().manual_seed(seed),
     )
 
@@ -186,6 +193,14 @@ def _set_batchnorm_mode(model: nn.Module, batchnorm: str) -> None:
                 m.eval()
 
 
+def _parallel(model: nn.Module, runtime: Runtime, ranks: Ranks) -> nn.Module:
+    """``model`` wrapped in DistributedDataParallel under torchrun; itself in one process."""
+    if not ranks.distributed:
+        return model
+    device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
 def _train_one_epoch(
     model: nn.Module,
     spec: ModelSpec,
@@ -198,26 +213,34 @@ def _train_one_epoch(
     *,
     epoch: int,
     progress: bool,
+    ranks: Ranks,
 ) -> tuple[float, float]:
-    """Mean training loss and accuracy of one pass over ``train_idx`` in shuffled, augmented batches."""
+    """Mean training loss and accuracy of one pass over ``train_idx`` in shuffled, augmented batches.
+
+    Every rank draws the same order and augmentation numbers and takes its slice of each batch; its loss
+    is scaled so that DistributedDataParallel's mean of the ranks' gradients is the whole batch's mean.
+    """
     _set_batchnorm_mode(model, config.batchnorm)
     order = train_idx[torch.randperm(len(train_idx), generator=sgd.generator).numpy()]
-    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    total_loss, correct = 0.0, 0
+    batches = [np.sort(order[i : i + config.batch_size]) for i in range(0, len(order), config.batch_size)]
+    sums = [0.0, 0.0]  # this rank's summed loss and correct predictions
     bar = tqdm(batches, desc=f"Epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False)
     for batch in bar:
-        x = augment(to_unit_tensor(pixels[np.sort(batch)], runtime), config.augment, sgd.generator)
-        y = torch.from_numpy(labels[np.sort(batch)]).to(runtime.device)
+        rand = augment_draws(len(batch), sgd.generator)
+        part = ranks.shard(len(batch))
+        x = augment(to_unit_tensor(pixels[batch[part]], runtime), config.augment, rand[part])
+        y = torch.from_numpy(labels[batch[part]]).to(runtime.device)
         with autocast(runtime, runtime.train_dtype):
             logits = model(normalise(x, spec, runtime))
-            loss = sgd.criterion(logits.float(), y)
+            loss_sum = sgd.criterion(logits.float(), y)
         sgd.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss_sum * (ranks.world / len(batch))).backward()
         sgd.optimizer.step()
         sgd.scheduler.step()
-        total_loss += loss.item() * len(batch)
-        correct += int((logits.argmax(1) == y).sum())
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        sums[0] += loss_sum.item()
+        sums[1] += int((logits.argmax(1) == y).sum())
+        bar.set_postfix(loss=f"{loss_sum.item() / max(1, len(y)):.3f}")
+    total_loss, correct = all_sum(sums, ranks)
     return total_loss / len(order), correct / len(order)
 
 
@@ -231,17 +254,23 @@ def evaluate_loss(
     runtime: Runtime,
     *,
     batch_size: int,
+    ranks: Ranks = ONE_PROCESS,
 ) -> tuple[float | None, float | None]:
-    """Mean loss and accuracy of ``model`` on images ``idx``, or ``(None, None)`` for no images."""
+    """Mean loss and accuracy of ``model`` on images ``idx``, or ``(None, None)`` for no images.
+
+    Under torchrun each rank evaluates its shard of ``idx`` and the sums are added up.
+    """
     if len(idx) == 0:
         return None, None
     model.eval()
-    total_loss, correct = 0.0, 0
+    mine = idx[ranks.shard(len(idx))]
+    sums = [0.0, 0.0]  # summed loss, correct predictions
     with torch.inference_mode(), autocast(runtime, runtime.eval_dtype):
-        for i in range(0, len(idx), batch_size):
-            batch = idx[i : i + batch_size]
+        for i in range(0, len(mine), batch_size):
+            batch = mine[i : i + batch_size]
             logits = model(normalise(to_unit_tensor(pixels[batch], runtime), spec, runtime)).float()
             y = torch.from_numpy(labels[batch]).to(runtime.device)
-            total_loss += criterion(logits, y).item() * len(batch)
-            correct += int((logits.argmax(1) == y).sum())
+            sums[0] += criterion(logits, y).item() * len(batch)
+            sums[1] += int((logits.argmax(1) == y).sum())
+    total_loss, correct = all_sum(sums, ranks)
     return total_loss / len(idx), correct / len(idx)

@@ -10,7 +10,7 @@ from reportgen.config import AugmentConfig, TrainConfig
 from reportgen.history import TrainingHistory
 from reportgen.model import ModelSpec
 from reportgen.predict import run_model
-from reportgen.runtime import augment, resolve_runtime
+from reportgen.runtime import augment, augment_draws, resolve_runtime
 from reportgen.train import train_model
 
 EVAL_BATCH = 4  # evaluation batches smaller than the 9 validation images
@@ -49,10 +49,10 @@ def _train(model: torch.nn.Module, spec: ModelSpec, config: TrainConfig, **kwarg
 def test_augment_is_seeded_and_identity_when_disabled() -> None:
     x = torch.rand(4, 3, 32, 32)
     off = AugmentConfig(flip=False, translate_px=0, scale_min=1, scale_max=1)
-    assert torch.allclose(augment(x, off, torch.Generator().manual_seed(0)), x, atol=1e-5)
+    assert torch.allclose(augment(x, off, augment_draws(len(x), torch.Generator().manual_seed(0))), x, atol=1e-5)
     on = AugmentConfig()
-    a = augment(x, on, torch.Generator().manual_seed(3))
-    b = augment(x, on, torch.Generator().manual_seed(3))
+    a = augment(x, on, augment_draws(len(x), torch.Generator().manual_seed(3)))
+    b = augment(x, on, augment_draws(len(x), torch.Generator().manual_seed(3)))
     assert torch.equal(a, b) and not torch.allclose(a, x)
 
 
@@ -60,7 +60,7 @@ def test_augment_flip_mirrors_the_image() -> None:
     x = torch.zeros(1, 3, 8, 8)
     x[..., :4] = 1.0  # left half white
     flip_only = AugmentConfig(flip=True, translate_px=0, scale_min=1, scale_max=1)
-    outs = [augment(x, flip_only, torch.Generator().manual_seed(s)) for s in range(8)]
+    outs = [augment(x, flip_only, augment_draws(len(x), torch.Generator().manual_seed(s))) for s in range(8)]
     flipped = [o for o in outs if o[0, 0, 0, -1] > 0.5]
     assert flipped and all(torch.allclose(o, x.flip(-1), atol=1e-5) for o in flipped)
 

@@ -1,0 +1,255 @@
+"""Rank 0's stages of a run: the checks, Grad-CAM, pictures, the report model and its renderings.
+
+``reportgen.pipeline`` runs the scoring stages on every rank and hands their results (:class:`Scored`)
+to :func:`write_report`, which fills the staging folder in the order the report needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from reportgen.analysis.cams import compute_cams
+from reportgen.analysis.checks import Findings, run_checks
+from reportgen.analysis.extremes import find_extremes
+from reportgen.analysis.metrics import Metrics, compute_metrics
+from reportgen.analysis.model_check import ModelCheck
+from reportgen.audit import Audit
+from reportgen.audit_views import DatasetIndex, audit_cam_requests, build_audit
+from reportgen.build import (
+    build_report,
+    class_sections,
+    dataset_summary,
+    image_entries,
+    map_features,
+    versions,
+)
+from reportgen.config import RunConfig
+from reportgen.data import LoadedImages
+from reportgen.distributed import describe as describe_ranks
+from reportgen.features import finetuned_oos_probs
+from reportgen.figures import draw_run_figures
+from reportgen.gallery import JPEG_QUALITY, THUMB_SIDE, AssetWriter, cam_requests
+from reportgen.gates import GateSpec
+from reportgen.history import TrainingHistory
+from reportgen.model import ModelSpec, save_checkpoint
+from reportgen.output import write_duplicates_csv, write_json, write_predictions_csv, write_suspects_csv
+from reportgen.predictions import CamMaps, Features, Predictions, maps_by_class
+from reportgen.probes import classify_probes
+from reportgen.report import ClassSection, ModelSummary, ProbeResult, Report, RunInfo
+from reportgen.runtime import Runtime
+
+Timer = Callable[[str], contextlib.AbstractContextManager[None]]  # times the named stage
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What every rank computes: the data set, the trained model and its per-image results."""
+
+    images: LoadedImages
+    model: nn.Module
+    spec: ModelSpec
+    features: Features
+    history: TrainingHistory | None
+    predictions: Predictions
+    model_check: ModelCheck | None  # rank 0's
+    probe_pixels: np.ndarray | None
+
+
+def write_report(
+    config: RunConfig,
+    scored: Scored,
+    stage: Path,
+    runtime: Runtime,
+    timer: Timer,
+    *,
+    started_at: str,
+    gates: tuple[GateSpec, ...],
+    previous: Report | None,
+) -> Report:
+    """Rank 0's part: the checks, Grad-CAM, pictures, the report model and its renderings, all into ``stage``."""
+    images, model, spec, predictions = scored.images, scored.model, scored.spec, scored.predictions
+    save_checkpoint(stage / "model.pt", model, spec, images.class_names, config.to_dict())
+    with timer("analyse"):
+        metrics, sections = _galleries(config, predictions)
+    findings = _checks(config, images, predictions, scored.features, runtime, timer) if config.audit else None
+    with timer("gradcam"):
+        cams = _cams(config, model, spec, images, predictions, sections, findings, runtime) if config.cam else None
+    with timer("assets"):
+        sections, audit = _assets(stage, images, predictions, sections, findings, cams)
+        probes = _probes(config, stage, model, spec, scored.probe_pixels, images.class_names, runtime)
+    with timer("map"):
+        embedding, map_facts = map_features(scored.features, images.labels, audit, seed=config.seed)
+    device = runtime.describe() + describe_ranks()
+    report = build_report(
+        run=RunInfo(started_at, versions(), device, config.seed, timer.seconds, config.to_dict()),
+        dataset=dataset_summary(images, metrics),
+        model=_model_summary(config, spec, trained=scored.history is not None),
+        history=scored.history,
+        model_check=scored.model_check,
+        metrics=metrics,
+        classes=sections,
+        probes=probes,
+        audit=audit,
+        images=image_entries(images, predictions.splits),
+        gates=gates,
+        previous=previous,
+        baseline=str(config.baseline or ""),
+        dataset_map=map_facts,
+    )
+    with timer("figures"):
+        draw_run_figures(report, stage, images, predictions, findings, cams, embedding, seed=config.seed)
+    with timer("render"):
+        _render(report, stage, pdf=config.pdf, single_file=config.single_file)
+    _write_tables(stage, predictions, report)  # results.json last: its timings now hold every stage
+    return report
+
+
+def _galleries(config: RunConfig, predictions: Predictions) -> tuple[Metrics, tuple[ClassSection, ...]]:
+    """Test metrics, and per class the most and least activating test images (no pictures yet)."""
+    metrics = compute_metrics(predictions.labels, predictions.predicted, predictions.splits, predictions.class_names)
+    extremes = find_extremes(
+        predictions.probs,
+        predictions.labels,
+        predictions.indices("test"),
+        top_k=config.top_k,
+        bottom_k=config.bottom_k,
+    )
+    return metrics, class_sections(predictions, metrics, extremes)
+
+
+def _checks(
+    config: RunConfig,
+    images: LoadedImages,
+    predictions: Predictions,
+    features: Features,
+    runtime: Runtime,
+    timer: Timer,
+) -> Findings:
+    """The data-defect checks; with ``--label-check finetune`` the K fine-tunings run first."""
+    finetuned = None
+    if config.label_check == "finetune":
+        with timer("label_check"):
+            finetuned = finetuned_oos_probs(
+                images,
+                features,
+                runtime,
+                arch=config.model,
+                weights=config.weights,
+                recipe=config.train,
+                folds=config.label_folds,
+                seed=config.seed,
+                eval_batch_size=config.eval_batch_size,
+                progress=config.progress,
+            )
+    return run_checks(
+        images,
+        predictions.splits,
+        predictions,
+        features,
+        label_check=config.label_check,
+        folds=config.label_folds,
+        threshold=config.near_duplicate_threshold,
+        seed=config.seed,
+        finetuned_probs=finetuned,
+        timed=timer,
+    )
+
+
+def _cams(
+    config: RunConfig,
+    model: nn.Module,
+    spec: ModelSpec,
+    images: LoadedImages,
+    predictions: Predictions,
+    sections: tuple[ClassSection, ...],
+    findings: Findings | None,
+    runtime: Runtime,
+) -> CamMaps:
+    """Grad-CAM maps for the galleries, the audit's suspects and the shortcut check's correct test images."""
+    index_of = {path: i for i, path in enumerate(images.rel_paths)}
+    requests = [
+        *cam_requests(sections, index_of, images.class_names),
+        *(audit_cam_requests(findings) if findings else []),
+        *predictions.correct_test_images(),
+    ]
+    return compute_cams(
+        model, spec, images.pixels, requests, runtime, batch_size=config.cam_batch_size, progress=config.progress
+    )
+
+
+def _assets(
+    stage: Path,
+    images: LoadedImages,
+    predictions: Predictions,
+    sections: tuple[ClassSection, ...],
+    findings: Findings | None,
+    cams: CamMaps | None,
+) -> tuple[tuple[ClassSection, ...], Audit | None]:
+    """Write the galleries' and the audit's pictures; return the sections and audit block pointing to them."""
+    names = images.class_names
+    sizes = [(info.width, info.height) for info in images.infos]
+    class_idx = {n: i for i, n in enumerate(names)}
+    writer = AssetWriter(stage, images.pixels, cams, class_idx, JPEG_QUALITY, THUMB_SIDE, sizes=sizes)
+    sections = writer.gallery_sections(sections, {path: i for i, path in enumerate(images.rel_paths)})
+    if findings is None:
+        return sections, None
+    index = DatasetIndex(images.rel_paths, images.labels, predictions.splits, names)
+    maps = maps_by_class(cams, predictions) if cams is not None else None
+    audit = build_audit(findings, index, predictions.predicted, maps_by_class=maps, assets=writer.image_assets)
+    return sections, audit
+
+
+def _probes(
+    config: RunConfig,
+    stage: Path,
+    model: nn.Module,
+    spec: ModelSpec,
+    pixels: np.ndarray | None,
+    class_names: tuple[str, ...],
+    runtime: Runtime,
+) -> tuple[ProbeResult, ...]:
+    if pixels is None:
+        return ()
+    return classify_probes(
+        model,
+        spec,
+        pixels,
+        runtime,
+        paths=config.probes,
+        class_names=class_names,
+        cam=config.cam,
+        batch_size=config.eval_batch_size,
+        cam_batch_size=config.cam_batch_size,
+        out_dir=stage,
+        progress=config.progress,
+    )
+
+
+def _model_summary(config: RunConfig, spec: ModelSpec, *, trained: bool) -> ModelSummary:
+    checkpoint = str(config.checkpoint) if config.checkpoint else None
+    return ModelSummary(spec.arch, spec.weights_source, spec.image_size, spec.cam_layer, trained, checkpoint)
+
+
+def _render(report: Report, out_dir: Path, *, pdf: bool, single_file: bool) -> None:
+    from reportgen.render.html import print_page, render_html
+
+    render_html(report, out_dir, single_file=single_file)
+    if pdf:  # the PDF's page has the thumbnails by relative path (the faster layout) and no zoom views
+        from reportgen.render.pdf import render_pdf
+
+        render_pdf(print_page(report, out_dir), out_dir, out_dir / "report.pdf")
+
+
+def _write_tables(stage: Path, predictions: Predictions, report: Report) -> None:
+    """predictions.csv, the audit's CSV lists and results.json (last: it marks a finished output folder)."""
+    write_predictions_csv(stage / "predictions.csv", predictions)
+    if report.audit is not None:
+        write_suspects_csv(stage / "suspects.csv", report.audit)
+        write_duplicates_csv(stage / "duplicates.csv", report.audit)
+    write_json(stage / "results.json", report.to_dict())
