@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reportgen.analysis.attention import parse_class_limit
 from reportgen.analysis.cams import compute_cams
 from reportgen.analysis.checks import Findings, run_checks
 from reportgen.analysis.extremes import find_extremes
@@ -28,14 +29,7 @@ from reportgen.analysis.probe import LinearProbe
 from reportgen.audit import Audit
 from reportgen.audit_views import DatasetIndex, audit_cam_requests, build_audit
 from reportgen.baseline import load_baseline
-from reportgen.build import (
-    build_report,
-    class_sections,
-    dataset_summary,
-    image_entries,
-    map_features,
-    versions,
-)
+from reportgen.build import build_report, class_sections, dataset_summary, image_entries, map_features, versions
 from reportgen.config import RunConfig
 from reportgen.data import LoadedImages, load_images, load_probes, scan_dataset, split_dataset
 from reportgen.features import finetuned_oos_probs, fit_probe, pretrained_features, usable_recipe
@@ -100,7 +94,7 @@ def run(config: RunConfig) -> RunOutcome:
     """Audit ``config.data_dir`` and write everything to ``config.out_dir``."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     timer = _Timer()
-    gates = parse_gates(config.fail_under, config.fail_over)
+    gates, pdf_classes = parse_gates(config.fail_under, config.fail_over), parse_class_limit(config.pdf_classes)
     previous = load_baseline(config.baseline) if config.baseline else None
     runtime = resolve_runtime(config.device, config.precision)
     logger.info("device: %s", runtime.describe())
@@ -145,6 +139,7 @@ def run(config: RunConfig) -> RunOutcome:
             model_check=model_check,
             metrics=metrics,
             classes=sections,
+            pdf_classes=pdf_classes,
             probes=probes,
             audit=audit,
             images=image_entries(images, splits),
@@ -159,12 +154,8 @@ def run(config: RunConfig) -> RunOutcome:
             _render(report, stage, pdf=config.pdf, single_file=config.single_file)
         _write_tables(stage, predictions, report)  # results.json last: its timings now hold every stage
     passed = all_passed(report.gates)
-    logger.info(
-        "test accuracy %.3f; gates %s; outputs in %s",
-        metrics.accuracy,
-        "passed" if passed else "FAILED",
-        config.out_dir,
-    )
+    result = "passed" if passed else "FAILED"
+    logger.info("test accuracy %.3f; gates %s; outputs in %s", metrics.accuracy, result, config.out_dir)
     return RunOutcome(Path(config.out_dir), report, passed)
 
 
