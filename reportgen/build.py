@@ -10,6 +10,7 @@ from importlib import metadata
 import numpy as np
 
 from reportgen import __version__
+from reportgen.analysis.attention import ClassSelection, rank_classes
 from reportgen.analysis.classes import class_confusions, class_totals, largest_confusions, under_represented
 from reportgen.analysis.embedding_map import MAX_POINTS, METHOD, EmbeddingMap, embed_2d
 from reportgen.analysis.extremes import ClassExtremes
@@ -88,6 +89,7 @@ def build_report(
     model_check: ModelCheck | None,
     metrics: Metrics,
     classes: tuple[ClassSection, ...],
+    pdf_classes: int | None,
     probes: tuple[ProbeResult, ...] = (),
     audit: Audit | None = None,
     images: tuple[ImageEntry, ...] = (),
@@ -96,7 +98,10 @@ def build_report(
     baseline: str = "",
     dataset_map: DatasetMap | None = None,
 ) -> Report:
-    """The whole report, once: the facts, the words written on them, then the comparisons that read both."""
+    """The whole report, once: the facts, the words written on them, then the comparisons that read both.
+
+    ``pdf_classes`` is how many classes the PDF details (``--pdf-classes worst:N``; None: all of them).
+    """
     facts = Report(
         schema_version=SCHEMA_VERSION,
         run=run,
@@ -114,7 +119,7 @@ def build_report(
         figures=planned_figures(trained=history is not None, audit=audit, dataset_map=dataset_map),
         dataset_map=dataset_map,
     )
-    facts = with_image_flags(with_class_facts(facts))
+    facts = with_class_selection(with_image_flags(with_class_facts(facts)), limit=pdf_classes)
     report = with_narrative(facts, narrate(facts, class_facts(audit, dataset.class_names) if audit else None))
     changes = None
     if previous is not None:
@@ -146,6 +151,30 @@ def with_class_facts(report: Report) -> Report:
         classes=sections,
         top_confusions=report.top_confusions or largest_confusions(confusion, names),
     )
+
+
+def with_class_selection(report: Report, *, limit: int | None) -> Report:
+    """A copy of ``report`` with ``pdf_classes``: its classes ranked by need of attention, the first ``limit`` detailed.
+
+    The ranking is ``reportgen.analysis.attention``'s; it needs the class facts of :func:`with_class_facts`.
+    """
+    names, audit = report.dataset.class_names, report.audit
+    per_class = {m.class_name: m for m in report.metrics.per_class}
+    ls = audit.label_issues if audit else None
+    flagged = {
+        "under-represented": set(report.dataset.under_represented),
+        "shortcut": set(audit.shortcuts.flagged) if audit and audit.shortcuts else set(),
+        "fixed pattern": set(audit.stamps.flagged) if audit and audit.stamps else set(),
+    }
+    ranking = rank_classes(
+        names,
+        [per_class[n].recall if n in per_class and per_class[n].support else None for n in names],
+        [ls.per_class.get(n, 0) if ls else 0 for n in names],
+        [tuple(flag for flag, classes in flagged.items() if n in classes) for n in names],
+        limit=limit,
+    )
+    rule = "all" if limit is None else f"worst:{limit}"
+    return dataclasses.replace(report, pdf_classes=ClassSelection(rule, ranking))
 
 
 def with_image_flags(report: Report) -> Report:

@@ -180,6 +180,12 @@ class RunConfig:
     cam: bool = option(True, negatable=True, help="Compute Grad-CAM maps.")
     cam_batch_size: int = 16
     pdf: bool = option(True, negatable=True, help="Write report.pdf.")
+    pdf_classes: str = option(  # the ranking: reportgen.analysis.attention; the HTML keeps every class
+        "worst:20",
+        metavar="all|worst:N",
+        help="Classes with a chapter in report.pdf: all, or the N that need attention most (lowest recall, then "
+        "most suspected label errors, then flagged checks); the others get a line each in a table.",
+    )
     single_file: bool = option(  # on: +0.1-0.2 s, report.html 0.26 -> 5.6 MB on food9-64px (README)
         True,
         negatable=True,

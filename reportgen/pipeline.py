@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reportgen.analysis.attention import parse_class_limit
 from reportgen.analysis.model_check import ModelCheck, check_predictions
 from reportgen.analysis.probe import LinearProbe
 from reportgen.baseline import load_baseline
@@ -83,7 +84,7 @@ def run(config: RunConfig) -> RunOutcome | None:
     """
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     timer = _Timer()
-    gates = parse_gates(config.fail_under, config.fail_over)
+    gates, pdf_classes = parse_gates(config.fail_under, config.fail_over), parse_class_limit(config.pdf_classes)
     previous = load_baseline(config.baseline) if config.baseline else None
     ranks = ranks_from_env()
     runtime = resolve_runtime(
@@ -96,7 +97,15 @@ def run(config: RunConfig) -> RunOutcome | None:
         report = None
         if ranks.is_main:
             report = write_report(
-                config, scored, stage, runtime, timer, started_at=started_at, gates=gates, previous=previous
+                config,
+                scored,
+                stage,
+                runtime,
+                timer,
+                started_at=started_at,
+                gates=gates,
+                previous=previous,
+                pdf_classes=pdf_classes,
             )
         barrier(ranks)  # every rank got here: only now may rank 0 publish
     if report is None:
@@ -121,9 +130,7 @@ def _staging(out_dir: Path, ranks: Ranks) -> Iterator[Path | None]:
         yield stage
 
 
-def _score(
-    config: RunConfig, runtime: Runtime, ranks: Ranks, timer: _Timer, *, gates: tuple[GateSpec, ...]
-) -> Scored:
+def _score(config: RunConfig, runtime: Runtime, ranks: Ranks, timer: _Timer, *, gates: tuple[GateSpec, ...]) -> Scored:
     """Scan, decode, split, pretrained features, training and predictions: the part every rank runs."""
     progress = config.progress and ranks.is_main
     with timer("scan"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reportgen.analysis.attention import ClassSelection
 from reportgen.analysis.classes import Confusion  # re-exported: ``report.Confusion`` is part of the model
 from reportgen.analysis.metrics import ClassMetrics, Metrics
 from reportgen.analysis.model_check import ModelCheck
@@ -185,6 +186,7 @@ class Report:
     training_start_val_loss: float | None = None  # the starting model's validation loss (epoch 0), when measured
     training_start_val_accuracy: float | None = None
     dataset_map: DatasetMap | None = None  # None in reports written before the map existed
+    pdf_classes: ClassSelection | None = None  # the classes the PDF details and why; None: every class
 
     def to_dict(self) -> dict[str, Any]:
         """The whole of ``results.json``: the report as JSON-able primitives (tuples become lists)."""

@@ -71,6 +71,7 @@ def write_report(
     started_at: str,
     gates: tuple[GateSpec, ...],
     previous: Report | None,
+    pdf_classes: int | None,
 ) -> Report:
     """Rank 0's part: the checks, Grad-CAM, pictures, the report model and its renderings, all into ``stage``."""
     images, model, spec, predictions = scored.images, scored.model, scored.spec, scored.predictions
@@ -94,6 +95,7 @@ def write_report(
         model_check=scored.model_check,
         metrics=metrics,
         classes=sections,
+        pdf_classes=pdf_classes,
         probes=probes,
         audit=audit,
         images=image_entries(images, predictions.splits),

@@ -29,6 +29,8 @@ WIDTH_IN = 6.5  # figures fill an A4 text column (about 17 cm) at their natural 
 DPI = 130  # sharp enough for print, small enough for a light PDF
 LABEL_WIDTH = 22  # characters per line of a class name in tick labels; longer names wrap
 MAX_ANNOTATED_CLASSES = 25  # a confusion matrix with more classes shows colours only
+MAX_TICK_LABELS = 50  # class names per confusion-matrix axis; with more classes every k-th is named
+MEAN_CAM_COLUMNS = ((9, 3), (40, 5), (math.inf, 10))  # (up to this many classes, panels per row) of the mean maps
 SPLIT_COLOURS = {"train": "#4C72B0", "val": "#DD8452", "test": "#55A868"}
 FLAG_COLOUR = "#C62828"
 BASE_STYLE = {
@@ -188,9 +190,11 @@ def plot_confusion(
         _annotate_cells(ax, counts, rates)
     else:
         ax.set_title("Too many classes to print cell values; counts are in results.json", fontsize=8)
-    labels = [_label(c, width=LABEL_WIDTH if n <= 15 else 60) for c in class_names]
-    ax.set_xticks(range(n), labels, rotation=90, ha="center", va="top", multialignment="right")
-    ax.set_yticks(range(n), labels)
+    step = math.ceil(n / MAX_TICK_LABELS)  # many classes: every step-th name, in the data set's order
+    ticks = range(0, n, step)
+    labels = [_label(class_names[i], width=LABEL_WIDTH if n <= 15 else 60) for i in ticks]
+    ax.set_xticks(ticks, labels, rotation=90, ha="center", va="top", multialignment="right")
+    ax.set_yticks(ticks, labels)
     ax.tick_params(length=0, labelsize=float(np.clip(9.0 - 0.15 * (n - 10), 4.5, 9.0)))
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
@@ -274,7 +278,7 @@ def plot_mean_cams(maps: np.ndarray, class_names: Sequence[str], flagged: Sequen
     A class whose map is all zero had no usable map: its panel says "no maps" instead of showing a blank map.
     """
     n = len(class_names)
-    cols = min(n, 5 if n > 9 else 3 if n > 4 else n) or 1
+    cols = (n or 1) if n <= 4 else next(c for most, c in MEAN_CAM_COLUMNS if n <= most)
     rows = math.ceil(n / cols)
     panel = min(1.9, (WIDTH_IN - 0.8) / cols)
     fig = _figure(panel * cols + 0.8, (panel + 0.45) * rows)
@@ -292,7 +296,7 @@ def plot_mean_cams(maps: np.ndarray, class_names: Sequence[str], flagged: Sequen
             ax.set(facecolor="#F6F8FA", xlim=(0, 1), ylim=(0, 1), aspect="equal")
             ax.text(0.5, 0.5, "no maps", ha="center", va="center", fontsize=8, color="#59636E", transform=ax.transAxes)
         colour = FLAG_COLOUR if flagged[k] else "#222222"
-        ax.set_title(_label(class_names[k], width=14), fontsize=8, color=colour)
+        ax.set_title(_label(class_names[k], width=14), fontsize=8 if cols <= 5 else 5.5, color=colour)
         for spine in ax.spines.values():
             spine.set_visible(True)
             spine.set_color(colour if flagged[k] else "#BBBBBB")

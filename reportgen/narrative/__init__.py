@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from reportgen.analysis.model_check import UNSOUND
 from reportgen.narrative.caveats import caveats
-from reportgen.narrative.classes import CONFIDENT, class_narrative
+from reportgen.narrative.classes import CONFIDENT, class_narrative, selection_notes
 from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
 from reportgen.narrative.galleries import GalleryWords, gallery_words
 from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict
@@ -40,6 +40,7 @@ class Narrative:
     model_verdict: str = ""  # one sentence on the model check; empty when it did not run
     model_notes: tuple[str, ...] = ()  # one sentence per problem it found
     galleries: dict[str, GalleryWords] = field(default_factory=dict)  # class name -> its galleries' headings
+    selection_notes: tuple[str, str] = ("", "")  # the PDF's and the HTML's words on the classes the PDF details
 
 
 def narrate(
@@ -81,13 +82,14 @@ def narrate(
         model_verdict=model_verdict(check) if check else "",
         model_notes=model_notes(check) if check else (),
         galleries={s.class_name: gallery_words(s) for s in report.classes},
+        selection_notes=selection_notes(report.pdf_classes) if report.pdf_classes else ("", ""),
     )
 
 
 def with_narrative(report: Report, narrative: Narrative) -> Report:
     """A copy of ``report`` with the words of ``narrative`` in its fields.
 
-    Sets each section's ``narrative`` and gallery headings, ``findings``, ``caveats``,
+    Sets each section's ``narrative`` and gallery headings, ``findings``, ``caveats``, ``pdf_classes``' notes,
     ``dataset.under_represented_rule`` and, when the model was checked, ``model_verdict`` and ``model_notes``.
     With an unsound model the class paragraphs and the caveats open with a warning and the first finding is
     marked.
@@ -111,6 +113,11 @@ def with_narrative(report: Report, narrative: Narrative) -> Report:
         findings=findings,
         caveats=(*lead, *narrative.caveats),
     )
+    if report.pdf_classes:
+        pdf, html = narrative.selection_notes
+        report = dataclasses.replace(
+            report, pdf_classes=dataclasses.replace(report.pdf_classes, pdf_note=pdf, html_note=html)
+        )
     if check is None:
         return report
     return dataclasses.replace(report, model_verdict=narrative.model_verdict, model_notes=narrative.model_notes)

@@ -25,6 +25,7 @@ from reportgen.narrative.format import (
 )
 
 if TYPE_CHECKING:
+    from reportgen.analysis.attention import ClassSelection
     from reportgen.analysis.classes import Confusion
     from reportgen.analysis.metrics import Metrics
     from reportgen.audit import ClassAuditFacts, ShortcutClass
@@ -342,3 +343,22 @@ def _heat_sentence(name: str, heat: ShortcutClass | None) -> str:
     part = "corner" if "-" in heat.region else "part"
     where = "the centre" if heat.region == "centre" else f"the {heat.region} {part}"
     return f"{head} is densest in {where} of the image, with {share} of it in {band} (an even map: {even})."
+
+
+def selection_notes(selection: ClassSelection) -> tuple[str, str]:
+    """What the PDF's and the HTML page's class chapters say about ``--pdf-classes`` ("" when all are detailed)."""
+    detailed, total = len(selection.detailed), len(selection.ranking)
+    if detailed == total:
+        return "", ""
+    rest = total - detailed
+    why = "lowest recall first, then most suspected label errors, then most flags of the audit's checks"
+    pdf = (
+        f"This PDF details the {fmt_plural(detailed, 'class', 'classes')} of {total} that need attention most "
+        f"({why}; --pdf-classes {selection.rule}); the other {rest} have a line each in the table "
+        "“Other classes”, and report.html has a chapter for every class."
+    )
+    html = (
+        f"This page has a chapter for each of the {total} classes; report.pdf details the {detailed} that need "
+        f"attention most ({why}) and lists the other {rest} in a table."
+    )
+    return pdf, html

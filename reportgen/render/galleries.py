@@ -1,7 +1,7 @@
 """The class chapters' galleries: which galleries a class shows, their cards and the cards' badges (pure).
 
-Part of the report's structure (``reportgen.render.structure.report_structure`` calls :func:`class_entry`);
-kept apart so that the structure module stays within its size limit.
+Part of the report's structure (``reportgen.render.classes.class_entry`` calls :func:`gallery`); kept apart
+so that the structure module stays within its size limit.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from reportgen.render.structure import UNDER_REPRESENTED, Card, ClassEntry, Listing, Tag
+from reportgen.render.structure import Card, Listing, Tag
 
 if TYPE_CHECKING:
-    from reportgen.report import ClassSection, GalleryImage, ImageFlag
+    from reportgen.report import GalleryImage, ImageFlag
 
 FLAG_BADGES = {  # ImageFlag.kind -> (badge text, with the flag's {detail}, and its tone)
     "label_error": ("label error? likely {detail}", "bad"),
@@ -23,19 +23,6 @@ FLAG_BADGES = {  # ImageFlag.kind -> (badge text, with the flag's {detail}, and 
     "outlier": ("belongs to no class?", "warn"),
     "health": ("image health", "warn"),
 }
-
-
-def class_entry(id_: str, section: ClassSection) -> ClassEntry:
-    """A class chapter: the top gallery (unless ``--top-k 0`` left it empty), then the bottom one.
-
-    With too few test images for two galleries (``section.complete``) the top one shows them all and there is
-    no bottom one.
-    """
-    top = gallery(section.top) if section.top or section.complete else None
-    bottom = None if section.complete else gallery(section.bottom)
-    tags = UNDER_REPRESENTED if section.under_represented else ()
-    colour_bar = any(g is not None and g.cam_note for g in (top, bottom))
-    return ClassEntry(id_, section, tags, top, bottom, colour_bar)
 
 
 def gallery(images: Sequence[GalleryImage]) -> Listing:

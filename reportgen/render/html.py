@@ -134,7 +134,7 @@ def _context(report: Report, assets: PageAssets) -> dict[str, Any]:
     """What the template reads: the report, its structure (what to lay out, in which order), its pictures."""
     return {
         "report": report,
-        "structure": report_structure(report),
+        "structure": report_structure(report, pdf=not assets.zoom),  # the PDF's page: no zoom views
         "generator": f"reportgen {__version__}",
         "model_rule": MODEL_RULE,
         "assets": assets,

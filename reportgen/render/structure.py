@@ -20,9 +20,11 @@ if TYPE_CHECKING:  # types only: the structure needs no torch
     from reportgen.audit import Audit, LabelCheck
     from reportgen.baseline import Changes, Delta
     from reportgen.gates import GateResult
-    from reportgen.report import ClassSection, Report
+    from reportgen.render.classes import ClassEntry
+    from reportgen.report import Report
 
 SUMMARY_SKIPPED, DATASET_SKIPPED = 8, 200  # skipped files listed on page 1, and in the data set chapter
+SUMMARY_CLASSES = 30  # class names on page 1; the data set chapter lists them all
 MAIN_CAVEATS = 3  # caveats on page 1: the first ones (``narrative.caveats`` puts the most important first)
 REFS_SHOWN = 20  # image references per list in the changes chapter
 FIGURE_TITLES = {  # key -> alt text, and the heading in the extra-figures chapter; others: the key in words
@@ -136,18 +138,6 @@ class Card:
 
 
 @dataclass(frozen=True)
-class ClassEntry:
-    """One class chapter: the class's section of the report, its HTML id, tags and galleries of Cards."""
-
-    id: str
-    section: ClassSection
-    tags: tuple[Tag, ...]
-    top: Listing | None  # None: ``--top-k 0`` and the class has enough test images for the bottom gallery
-    bottom: Listing | None  # None: the class has too few test images for two galleries; ``top`` shows them all
-    colour_bar: bool  # a gallery shows Grad-CAM overlays: the colour bar's key goes above the galleries
-
-
-@dataclass(frozen=True)
 class AuditLayout:
     """The audit chapter: its sections and the rows and lists of its tables and galleries."""
 
@@ -192,6 +182,7 @@ class Structure:
     glance: tuple[GlanceRow, ...]  # page 1's audit at a glance: a row per audit section, then class balance
     main_caveats: Listing  # page 1's caveats; ``more``: how many more the caveats chapter lists
     skipped_summary: Listing
+    class_names: Listing  # page 1's class names; ``more``: how many the data set chapter adds
     skipped_all: Listing | None  # the data set chapter's list, when page 1 cannot hold them all
     versions: tuple[tuple[str, str], ...]  # (package, version) by name, without the platform
     platform: str
@@ -204,24 +195,26 @@ class Structure:
     gate_rows: tuple[Row, ...]  # item: GateResult; tags: its badge; note: "min" or "max"
     failed_gates: tuple[GateResult, ...]
     passed_gates: int
-    classes: tuple[ClassEntry, ...]
+    classes: tuple[ClassEntry, ...]  # the class chapters of this page, in reading order
+    class_lines: tuple[Row, ...]  # the PDF's table of the classes without a chapter (item: ClassLine)
+    class_note: str  # what the page says about the classes it details ("" when it details all)
     unsound_model: bool  # the class galleries describe an unsound model
     probes: Listing  # of Cards
     extra_figures: tuple[Figure, ...]
     config_rows: tuple[tuple[str, Any], ...]
 
 
-def report_structure(report: Report) -> Structure:
-    """Decide what the report shows, in which order, and the rows of its derived tables."""
+def report_structure(report: Report, *, pdf: bool = False) -> Structure:
+    """Decide what the report shows, in which order, and the rows of its derived tables; ``pdf``: on the PDF's page."""
     ds, check = report.dataset, report.model_check
     splits = tuple((s, sum(c.values())) for s, c in ds.split_counts.items() if sum(c.values()) > 0)
     counts = {name: tuple(ds.split_counts[s].get(name, 0) for s, _ in splits) for name in ds.class_names}
-    from reportgen.render.galleries import class_entry  # it builds on this module's Card, Listing and Tag
+    from reportgen.render.classes import class_layout  # it builds on this module's Card, Listing, Row and Tag
 
-    classes = tuple(class_entry(f"class-{i}", c) for i, c in enumerate(report.classes, start=1))
+    layout = class_layout(report, pdf=pdf)
     extras = extra_figures(report.figures, audit=report.audit is not None)
-    chapters = _chapters(report, extras)
-    class_lines = tuple(Section("class", c.id, c.section.class_name, True) for c in classes)
+    chapters = _chapters(report, extras, others=bool(layout.lines))
+    class_lines = tuple(Section("class", c.id, c.section.class_name, True) for c in layout.entries)
     versions = report.run.versions
     kept = check.kept_epoch if check and report.training and check.kept_epoch != len(report.training) else None
     return Structure(
@@ -233,6 +226,7 @@ def report_structure(report: Report) -> Structure:
         glance=glance_rows(report, (*(GLANCE if report.audit else (NO_AUDIT,)), BALANCE)),
         main_caveats=listing(report.caveats, MAIN_CAVEATS),
         skipped_summary=listing(ds.skipped, SUMMARY_SKIPPED),
+        class_names=listing(ds.class_names, SUMMARY_CLASSES),
         skipped_all=listing(ds.skipped, DATASET_SKIPPED) if len(ds.skipped) > SUMMARY_SKIPPED else None,
         versions=tuple(sorted(((k, v) for k, v in versions.items() if k != "platform"), key=lambda kv: kv[0].lower())),
         platform=versions.get("platform") or "",
@@ -253,7 +247,9 @@ def report_structure(report: Report) -> Structure:
         ),
         failed_gates=tuple(g for g in report.gates if not g.passed),
         passed_gates=sum(g.passed for g in report.gates),
-        classes=classes,
+        classes=layout.entries,
+        class_lines=layout.lines,
+        class_note=layout.note,
         unsound_model=bool(check and check.verdict == "unsound"),
         probes=Listing(
             tuple(Card(p, 1 + bool(p.cam), label=p.top_classes[0][0] if p.top_classes else "") for p in report.probes),
@@ -264,7 +260,7 @@ def report_structure(report: Report) -> Structure:
     )
 
 
-def _chapters(report: Report, extras: tuple[Figure, ...]) -> tuple[Section, ...]:
+def _chapters(report: Report, extras: tuple[Figure, ...], *, others: bool) -> tuple[Section, ...]:
     """Every chapter in reading order, with the figures placed in it."""
     figs = report.figures
     return (
@@ -276,6 +272,7 @@ def _chapters(report: Report, extras: tuple[Figure, ...]) -> tuple[Section, ...]
         Section("changes", "changes", "Changes since the last audit", report.changes is not None),
         Section("gates", "gates", "Quality gates", bool(report.gates)),
         Section("classes", "classes", "Classes", True),
+        Section("class_table", "other-classes", "Other classes", others),
         Section("probes", "probes", "Probe images", bool(report.probes)),
         Section("figures", "audit-checks", "Other figures" if report.audit else "Audit checks", bool(extras), extras),
         Section("config", "config", "Configuration", True),
