@@ -102,7 +102,7 @@ def run(config: RunConfig) -> RunOutcome:
     timer = _Timer()
     gates = parse_gates(config.fail_under, config.fail_over)
     previous = load_baseline(config.baseline) if config.baseline else None
-    runtime = resolve_runtime(config.device, config.precision)
+    runtime = resolve_runtime(config.device, config.precision, config.eval_batch_size, config.cam_batch_size)
     logger.info("device: %s", runtime.describe())
     seed_everything(config.seed)
     with staged_output(config.out_dir) as stage, _log_to(stage / LOG_FILE):
@@ -204,7 +204,7 @@ def _features(config: RunConfig, model: nn.Module, spec: ModelSpec, images: Load
         from_checkpoint=config.checkpoint is not None,
         weights=config.weights,
         num_classes=len(images.class_names),
-        batch_size=config.eval_batch_size,
+        batch_size=runtime.eval_batch_size,
         progress=config.progress,
     )
 
@@ -228,7 +228,7 @@ def _train(
         config=usable_recipe(config.train, probe),
         runtime=runtime,
         seed=config.seed,
-        eval_batch_size=config.eval_batch_size,
+        eval_batch_size=runtime.eval_batch_size,
         probe=probe,
         progress=config.progress,
     )
@@ -238,7 +238,7 @@ def _predict(
     config: RunConfig, model: nn.Module, spec: ModelSpec, images: LoadedImages, splits: np.ndarray, runtime: Runtime
 ) -> Predictions:
     outputs = run_model(
-        model, spec, images.pixels, runtime, batch_size=config.eval_batch_size, progress=config.progress
+        model, spec, images.pixels, runtime, batch_size=runtime.eval_batch_size, progress=config.progress
     )
     return Predictions(images.class_names, images.rel_paths, images.labels, splits, outputs.probs)
 
@@ -287,7 +287,7 @@ def _checks(
                 recipe=config.train,
                 folds=config.label_folds,
                 seed=config.seed,
-                eval_batch_size=config.eval_batch_size,
+                eval_batch_size=runtime.eval_batch_size,
                 progress=config.progress,
             )
     return run_checks(
@@ -322,7 +322,7 @@ def _cams(
         *predictions.correct_test_images(),
     ]
     return compute_cams(
-        model, spec, images.pixels, requests, runtime, batch_size=config.cam_batch_size, progress=config.progress
+        model, spec, images.pixels, requests, runtime, batch_size=runtime.cam_batch_size, progress=config.progress
     )
 
 
@@ -367,8 +367,8 @@ def _probes(
         paths=config.probes,
         class_names=class_names,
         cam=config.cam,
-        batch_size=config.eval_batch_size,
-        cam_batch_size=config.cam_batch_size,
+        batch_size=runtime.eval_batch_size,
+        cam_batch_size=runtime.cam_batch_size,
         out_dir=stage,
         progress=config.progress,
     )

@@ -16,7 +16,7 @@ from reportgen.analysis.probe import LinearProbe
 from reportgen.config import TrainConfig
 from reportgen.history import EpochStats, TrainingHistory
 from reportgen.model import ModelSpec, head_parameters
-from reportgen.runtime import Runtime, augment, autocast, normalise, to_unit_tensor
+from reportgen.runtime import Runtime, augment, autocast, normalise, unit_batches
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +132,8 @@ def recalibrate_batchnorm(
         m.momentum = None  # a cumulative average over the batches
     model.train()
     with torch.no_grad():
-        for i in range(0, len(idx), batch_size):
-            model(normalise(to_unit_tensor(pixels[idx[i : i + batch_size]], runtime), spec, runtime))
+        for x in unit_batches(pixels, _chunks(idx, batch_size), runtime):
+            model(normalise(x, spec, runtime))
     for m, momentum in zip(layers, momenta, strict=True):
         m.momentum = momentum
     model.eval()
@@ -202,12 +202,12 @@ def _train_one_epoch(
     """Mean training loss and accuracy of one pass over ``train_idx`` in shuffled, augmented batches."""
     _set_batchnorm_mode(model, config.batchnorm)
     order = train_idx[torch.randperm(len(train_idx), generator=sgd.generator).numpy()]
-    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    batches = [np.sort(batch) for batch in _chunks(order, config.batch_size)]
     total_loss, correct = 0.0, 0
     bar = tqdm(batches, desc=f"Epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False)
-    for batch in bar:
-        x = augment(to_unit_tensor(pixels[np.sort(batch)], runtime), config.augment, sgd.generator)
-        y = torch.from_numpy(labels[np.sort(batch)]).to(runtime.device)
+    for batch, x_batch in zip(bar, unit_batches(pixels, batches, runtime), strict=True):
+        x = augment(x_batch, config.augment, sgd.generator)
+        y = torch.from_numpy(labels[batch]).to(runtime.device)
         with autocast(runtime, runtime.train_dtype):
             logits = model(normalise(x, spec, runtime))
             loss = sgd.criterion(logits.float(), y)
@@ -238,10 +238,15 @@ def evaluate_loss(
     model.eval()
     total_loss, correct = 0.0, 0
     with torch.inference_mode(), autocast(runtime, runtime.eval_dtype):
-        for i in range(0, len(idx), batch_size):
-            batch = idx[i : i + batch_size]
-            logits = model(normalise(to_unit_tensor(pixels[batch], runtime), spec, runtime)).float()
+        batches = _chunks(idx, batch_size)
+        for batch, x in zip(batches, unit_batches(pixels, batches, runtime), strict=True):
+            logits = model(normalise(x, spec, runtime)).float()
             y = torch.from_numpy(labels[batch]).to(runtime.device)
             total_loss += criterion(logits, y).item() * len(batch)
             correct += int((logits.argmax(1) == y).sum())
     return total_loss / len(idx), correct / len(idx)
+
+
+def _chunks(idx: np.ndarray, size: int) -> list[np.ndarray]:
+    """``idx`` in consecutive pieces of ``size`` (the last one shorter)."""
+    return [idx[i : i + size] for i in range(0, len(idx), size)]
