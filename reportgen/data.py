@@ -7,7 +7,9 @@ import functools
 import hashlib
 import io
 import logging
+import mmap
 import os
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,9 @@ logger = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 SPLITS = ("train", "val", "test")
 _IN_MEMORY_LIMIT = 4 * 1024**3  # decoded pixels above this go to a memory-mapped temp file
+# memory-mapped pixels: written rows leave resident memory every this many images (150 MB at 224 px); decoding
+# 50,000 images at 224 px (7.5 GB) then peaks at PEAK_GB GB instead of 7.6 (benchmarks/decode.py, README)
+_RELEASE_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,8 @@ def load_images(scan: DatasetScan, size: int, *, progress: bool = True, workers:
         pixels[len(kept)], info = outcome
         kept.append(record_idx)
         infos.append(info)
+        if len(kept) % _RELEASE_ROWS == 0:
+            _release_written(pixels, len(kept))
     labels = np.array([scan.records[i].class_idx for i in kept], dtype=np.int64)
     _check_classes_left(scan, labels)
     return LoadedImages(
@@ -200,6 +207,19 @@ def _allocate(n: int, size: int) -> np.ndarray:
     handle = tempfile.NamedTemporaryFile(prefix="reportgen-pixels-", suffix=".u8")  # noqa: SIM115
     logger.info("decoded images need %.1f GB: keeping them in %s", nbytes / 1e9, handle.name)
     return np.memmap(handle, dtype=np.uint8, mode="w+", shape=(n, size, size, 3))
+
+
+def _release_written(pixels: np.ndarray, rows: int) -> None:
+    """Let the first ``rows`` of a memory map leave this process's resident memory; the file keeps them.
+
+    Written pages of a shared file mapping stay resident until the kernel wants the memory back, so the
+    process would grow by the whole array; dropping them after writing keeps it bounded.
+    """
+    mapping = getattr(pixels, "_mmap", None)  # np.memmap's mmap object, from the file's start
+    if mapping is None or sys.platform != "linux":
+        return
+    length = rows * pixels[0].nbytes // mmap.PAGESIZE * mmap.PAGESIZE
+    mapping.madvise(mmap.MADV_DONTNEED, 0, length)  # shared file mapping: the pages stay in the page cache and file
 
 
 def _check_classes_left(scan: DatasetScan, labels: np.ndarray) -> None:

@@ -71,7 +71,8 @@ def test_decode_pool_gives_the_serial_bytes_infos_and_skips(tmp_path: Path, monk
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as WeasyPrint leaves it
     scan = scan_dataset(root)
     serial = load_images(scan, 24, progress=False, workers=1)
-    monkeypatch.setattr(data, "_IN_MEMORY_LIMIT", 0)  # and the pool writes into a memory map
+    monkeypatch.setattr(data, "_IN_MEMORY_LIMIT", 0)  # and the pool writes into a memory map,
+    monkeypatch.setattr(data, "_RELEASE_ROWS", 4)  # dropping its written pages from memory as it goes
     pooled = load_images(scan, 24, progress=False, workers=3)
     assert isinstance(pooled.pixels, np.memmap) and pooled.pixels.tobytes() == serial.pixels.tobytes()
     assert (pooled.infos, pooled.rel_paths, pooled.skipped) == (serial.infos, serial.rel_paths, serial.skipped)
