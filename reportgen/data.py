@@ -329,9 +329,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def _image_info(array: np.ndarray, width: int, height: int, mode: str, sha256: str) -> ImageInfo:
-    rgb = array.astype(np.float32) / 255.0
+    rgb = array.astype(np.float32)
+    rgb /= 255.0  # in place, here and below: the same float32 operations as out of place, fewer buffers
     luminance = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    channel_diff = (np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2])) / 2
+    channel_diff = np.abs(rgb[..., 0] - rgb[..., 1])
+    channel_diff += np.abs(rgb[..., 1] - rgb[..., 2])
+    channel_diff /= 2
     return ImageInfo(
         width=width,
         height=height,
