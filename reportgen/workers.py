@@ -2,7 +2,9 @@
 
 Both run on threads: the work they carry (Pillow's decoders and resampling, numpy, pinning a torch tensor)
 releases the GIL, and threads share the caller's memory and process-wide settings without copying
-or pickling (``benchmarks/decode.py`` measures threads against processes).
+or pickling. ``benchmarks/decode.py`` measures threads against processes: on a 2-core machine busy with other
+jobs, processes were not consistently faster (food101-pss at 224 px: faster in 2 of 3 runs; food9-64px: slower
+in 3 of 4), and forking a process that runs torch is unsafe (README, Performance notes).
 """
 
 from __future__ import annotations
