@@ -47,7 +47,7 @@ def load_features(scan: DatasetScan, runtime: Runtime) -> tuple[LoadedImages, Fe
         from_checkpoint=False,
         weights=PRODUCT.weights,
         num_classes=len(images.class_names),
-        batch_size=PRODUCT.eval_batch_size,
+        batch_size=runtime.eval_batch_size,
         progress=False,
     )
     if features.embeddings is None:

@@ -117,13 +117,13 @@ def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], ru
                 runtime=runtime,
                 seed=seed,
                 probe=probe,
-                eval_batch_size=PRODUCT.eval_batch_size,
+                eval_batch_size=runtime.eval_batch_size,
                 progress=False,
             )
             seconds = time.perf_counter() - start
             # the predict stage's scores, of the test split only: the figures need no others
             probs = run_model(
-                model, spec, images.pixels[test], runtime, batch_size=PRODUCT.eval_batch_size, progress=False
+                model, spec, images.pixels[test], runtime, batch_size=runtime.eval_batch_size, progress=False
             ).probs
             row[name] = _accuracy(probs.argmax(1), images.labels[test])
             row[f"{name}_s"] = round(seconds, 1)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import PRODUCT, REPO_EXAMPLE
+from _common import REPO_EXAMPLE
 
 from reportgen.analysis.cams import compute_cams
 from reportgen.config import RECIPES
@@ -41,9 +41,11 @@ def _timed(fn: Callable[[], object], n_images: int, repeats: int = 2) -> float:
 
 def _variants(base: Runtime) -> dict[str, Runtime]:
     return {
-        "fp32, default layout": Runtime(base.device, None, None, channels_last=False),
-        "fp32, channels_last": Runtime(base.device, None, None, channels_last=True),
-        "bf16 autocast, channels_last": Runtime(base.device, torch.bfloat16, torch.bfloat16, channels_last=True),
+        "fp32, default layout": dataclasses.replace(base, eval_dtype=None, train_dtype=None, channels_last=False),
+        "fp32, channels_last": dataclasses.replace(base, eval_dtype=None, train_dtype=None, channels_last=True),
+        "bf16 autocast, channels_last": dataclasses.replace(
+            base, eval_dtype=torch.bfloat16, train_dtype=torch.bfloat16, channels_last=True
+        ),
     }
 
 
@@ -66,7 +68,7 @@ def main() -> None:
     labels = images.labels[: args.images]
     idx = np.arange(len(pixels))
 
-    batch = PRODUCT.eval_batch_size
+    batch = base.eval_batch_size
     for name, runtime in _variants(base).items():
         ips = _timed(lambda r=runtime: run_model(model, spec, pixels, r, batch_size=batch, progress=False), len(pixels))
         print(f"inference, batch {batch}, {name:30s}: {ips:7.1f} img/s")
@@ -84,7 +86,7 @@ def main() -> None:
                 config=one_epoch,
                 runtime=r,
                 seed=0,
-                eval_batch_size=PRODUCT.eval_batch_size,
+                eval_batch_size=base.eval_batch_size,
                 progress=False,
             ),
             len(pixels),
@@ -93,7 +95,7 @@ def main() -> None:
         print(f"training, batch {one_epoch.batch_size}, {name:31s}: {ips:7.1f} img/s")
     requests = [(int(i), int(labels[i])) for i in idx[:32]]
     fp32 = _variants(base)["fp32, channels_last"]
-    cam_batch = PRODUCT.cam_batch_size
+    cam_batch = base.cam_batch_size
     ips = _timed(lambda: compute_cams(model, spec, pixels, requests, fp32, batch_size=cam_batch, progress=False), 32)
     print(f"Grad-CAM, batch {cam_batch}, frozen parameters          : {1000 / ips:7.1f} ms/img")
     ips = _timed(lambda: compute_cams(model, spec, pixels, requests[:8], fp32, batch_size=1, progress=False), 8)

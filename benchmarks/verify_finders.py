@@ -335,7 +335,7 @@ def _patch_flip_rate(model, spec, images: LoadedImages, test: np.ndarray, runtim
     """Share of the other classes' test images that the patch alone turns into class ``target``."""
     others = test[images.labels[test] != target]
     stamped = np.stack([np.asarray(with_patch(Image.fromarray(images.pixels[i]), args.patch_size)) for i in others])
-    probs = run_model(model, spec, stamped, runtime, batch_size=PRODUCT.eval_batch_size, progress=False).probs
+    probs = run_model(model, spec, stamped, runtime, batch_size=runtime.eval_batch_size, progress=False).probs
     return float((probs.argmax(axis=1) == target).mean())
 
 
@@ -382,7 +382,7 @@ def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode
     start = time.perf_counter()
     # as a run does: each correctly classified test image explained for its class, the maps grouped by class
     cams = compute_cams(
-        model, spec, images.pixels[test], correct, runtime, batch_size=PRODUCT.cam_batch_size, progress=False
+        model, spec, images.pixels[test], correct, runtime, batch_size=runtime.cam_batch_size, progress=False
     )
     cam_s = time.perf_counter() - start
     maps = maps_by_class(cams, tested)
@@ -434,7 +434,7 @@ def _fine_tune(
         config=recipe,
         runtime=runtime,
         seed=args.seed,
-        eval_batch_size=PRODUCT.eval_batch_size,
+        eval_batch_size=runtime.eval_batch_size,
         progress=False,
     )
     return model, spec, time.perf_counter() - start
@@ -445,7 +445,7 @@ def _test_predictions(
 ) -> Predictions:
     """The predict stage's scores of the test split, as Predictions of those images only (indices into ``test``)."""
     probs = run_model(
-        model, spec, images.pixels[test], runtime, batch_size=PRODUCT.eval_batch_size, progress=False
+        model, spec, images.pixels[test], runtime, batch_size=runtime.eval_batch_size, progress=False
     ).probs
     rel_paths = tuple(images.rel_paths[i] for i in test)
     return Predictions(images.class_names, rel_paths, images.labels[test], np.full(len(test), "test"), probs)

@@ -149,6 +149,20 @@ RECIPES: dict[str, TrainConfig] = {
 
 
 @dataclass(frozen=True)
+class BatchSizes:
+    """Images per batch for inference and for Grad-CAM on one kind of device."""
+
+    eval: int
+    cam: int  # Grad-CAM keeps the target layer's activations and gradients: more memory per image
+
+
+# The CPU's are reportgen's sizes from the start. CUDA's are not measured (no GPU where reportgen is developed):
+# a GPU needs hundreds of 224-px images per call to be busy, and 256 in bf16 fit in a few GB; Grad-CAM also
+# runs the backward pass from its target layer, so a quarter as many.
+DEVICE_BATCH_SIZES = {"cpu": BatchSizes(eval=32, cam=16), "cuda": BatchSizes(eval=256, cam=64)}
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything one ``reportgen run`` needs; built by the CLI, read by the pipeline."""
 
@@ -176,9 +190,9 @@ class RunConfig:
     bottom_k: int = option(9, low=0, help="Min-activating images.")  # shown per class
     device: str = option("auto", choices=("auto", "cpu", "cuda"))
     precision: str = option("auto", choices=("auto", "fp32", "bf16"))
-    eval_batch_size: int = 32
+    eval_batch_size: int | None = None  # images per inference batch; None: the device's, DEVICE_BATCH_SIZES
     cam: bool = option(True, negatable=True, help="Compute Grad-CAM maps.")
-    cam_batch_size: int = 16
+    cam_batch_size: int | None = None  # images per Grad-CAM batch; None: the device's, DEVICE_BATCH_SIZES
     pdf: bool = option(True, negatable=True, help="Write report.pdf.")
     pdf_classes: str = option(  # the ranking: reportgen.analysis.attention; the HTML keeps every class
         "worst:20",

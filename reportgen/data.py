@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import logging
+import mmap
 import os
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +21,16 @@ from tqdm import tqdm
 
 from reportgen.config import SplitConfig
 from reportgen.errors import DataError
+from reportgen.workers import ordered_map, usable_cores
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 SPLITS = ("train", "val", "test")
 _IN_MEMORY_LIMIT = 4 * 1024**3  # decoded pixels above this go to a memory-mapped temp file
+# memory-mapped pixels: written rows leave resident memory every this many images (150 MB at 224 px); decoding
+# 50,000 images at 224 px (7.5 GB) then peaks at 0.25 GB resident instead of 7.45 (benchmarks/decode.py)
+_RELEASE_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -130,9 +137,10 @@ def _extension_hint() -> str:
     return "looked for " + ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
 
 
-def load_images(scan: DatasetScan, size: int, *, progress: bool = True) -> LoadedImages:
+def load_images(scan: DatasetScan, size: int, *, progress: bool = True, workers: int | None = None) -> LoadedImages:
     """Decode every image of ``scan`` once, at ``size`` x ``size``; unreadable files are skipped.
 
+    ``workers`` threads decode (default: the usable cores); the result does not depend on their number.
     A skipped file is logged as a warning and listed with its reason, never raised.
     """
     n = len(scan.records)
@@ -140,20 +148,19 @@ def load_images(scan: DatasetScan, size: int, *, progress: bool = True) -> Loade
     kept: list[int] = []
     infos: list[ImageInfo] = []
     skipped: list[SkippedFile] = []
-    bar = tqdm(scan.records, desc="Decoding images", unit="img", disable=not progress, leave=False)
-    for record_idx, record in enumerate(bar):
-        try:
-            if _printable(record.rel_path) != record.rel_path:
-                raise _Unusable("file name is not valid UTF-8; rename the file")
-            array, info = decode_image(record.path.read_bytes(), size)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure means "skip this file"
-            reason = _describe_failure(exc)
-            logger.warning("skipping %s: %s", _printable(record.rel_path), reason)
-            skipped.append(SkippedFile(_printable(record.rel_path), reason))
+    outcomes = decode_files(scan.records, size, workers=usable_cores() if workers is None else workers)
+    bar = tqdm(outcomes, total=n, desc="Decoding images", unit="img", disable=not progress, leave=False)
+    for record_idx, outcome in enumerate(bar):
+        name = _printable(scan.records[record_idx].rel_path)
+        if isinstance(outcome, str):
+            logger.warning("skipping %s: %s", name, outcome)
+            skipped.append(SkippedFile(name, outcome))
             continue
-        pixels[len(kept)] = array
+        pixels[len(kept)], info = outcome
         kept.append(record_idx)
         infos.append(info)
+        if len(kept) % _RELEASE_ROWS == 0:
+            _release_written(pixels, len(kept))
     labels = np.array([scan.records[i].class_idx for i in kept], dtype=np.int64)
     _check_classes_left(scan, labels)
     return LoadedImages(
@@ -167,6 +174,30 @@ def load_images(scan: DatasetScan, size: int, *, progress: bool = True) -> Loade
     )
 
 
+def decode_files(
+    records: Sequence[ImageRecord], size: int, *, workers: int, processes: bool = False
+) -> Iterator[tuple[np.ndarray, ImageInfo] | str]:
+    """Each record's decoded ``(size, size, 3)`` pixels and facts, or the reason it is skipped, in order.
+
+    ``workers`` threads decode at once (processes with ``processes``, for comparison only), with a bounded
+    number of images decoded ahead of the caller. Truncated files are refused throughout.
+    """
+    with _strict_decoding():
+        yield from ordered_map(
+            functools.partial(_decode_file, size=size), records, workers=workers, processes=processes
+        )
+
+
+def _decode_file(record: ImageRecord, size: int) -> tuple[np.ndarray, ImageInfo] | str:
+    """One file's decoded pixels and facts, or why it cannot be audited (any failure: a reason, never raised)."""
+    try:
+        if _printable(record.rel_path) != record.rel_path:
+            raise _Unusable("file name is not valid UTF-8; rename the file")
+        return _decode(record.path.read_bytes(), size)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means "skip this file"
+        return _describe_failure(exc)
+
+
 def _allocate(n: int, size: int) -> np.ndarray:
     nbytes = n * size * size * 3
     if nbytes <= _IN_MEMORY_LIMIT:
@@ -176,6 +207,19 @@ def _allocate(n: int, size: int) -> np.ndarray:
     handle = tempfile.NamedTemporaryFile(prefix="reportgen-pixels-", suffix=".u8")  # noqa: SIM115
     logger.info("decoded images need %.1f GB: keeping them in %s", nbytes / 1e9, handle.name)
     return np.memmap(handle, dtype=np.uint8, mode="w+", shape=(n, size, size, 3))
+
+
+def _release_written(pixels: np.ndarray, rows: int) -> None:
+    """Let the first ``rows`` of a memory map leave this process's resident memory; the file keeps them.
+
+    Written pages of a shared file mapping stay resident until the kernel wants the memory back, so the
+    process would grow by the whole array; dropping them after writing keeps it bounded.
+    """
+    mapping = getattr(pixels, "_mmap", None)  # np.memmap's mmap object, from the file's start
+    if mapping is None or sys.platform != "linux":
+        return
+    length = rows * pixels[0].nbytes // mmap.PAGESIZE * mmap.PAGESIZE
+    mapping.madvise(mmap.MADV_DONTNEED, 0, length)  # shared file mapping: the pages stay in the page cache and file
 
 
 def _check_classes_left(scan: DatasetScan, labels: np.ndarray) -> None:
@@ -209,34 +253,41 @@ _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that sw
 
 def decode_image(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
     """Decode image bytes to an RGB ``(size, size, 3)`` uint8 array, EXIF orientation applied."""
+    with _strict_decoding():
+        return _decode(data, size)
+
+
+def _decode(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
+    """:func:`decode_image`, inside :func:`_strict_decoding` (entered once around a whole pool of threads)."""
     if not data:
         raise _Unusable("empty file (0 bytes)")
-    with warnings.catch_warnings(), _strict_decoding():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data)) as img:
-            mode = img.mode
-            width, height = _oriented_size(img)  # the file's own size, before draft() shrinks the decode
-            img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            if width < 1 or height < 1:
-                raise ValueError("image has no pixels")
-            rgb = _to_rgb(img)
-    array = np.asarray(_fit(rgb, size), dtype=np.uint8)
+    with Image.open(io.BytesIO(data)) as img:
+        mode = img.mode
+        width, height = _oriented_size(img)  # the file's own size, before draft() shrinks the decode
+        img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
+        img.load()
+        ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an image already upright
+        if width < 1 or height < 1:
+            raise ValueError("image has no pixels")
+        array = np.asarray(_fit(_to_rgb(img), size), dtype=np.uint8)
     info = _image_info(array, width, height, mode, hashlib.sha256(data).hexdigest())
     return array, info
 
 
 @contextlib.contextmanager
 def _strict_decoding() -> Iterator[None]:
-    """Refuse truncated files while decoding.
+    """Refuse truncated files and decompression bombs while decoding.
 
     Another library may have set Pillow's process-wide ``LOAD_TRUNCATED_IMAGES`` (WeasyPrint does, on import).
+    Both it and the warnings filter are process-wide, not per thread: set them once around a pool's work,
+    never per image in a worker thread (one thread's restore would undo another's setting).
     """
     lenient = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = lenient
 
@@ -266,6 +317,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         values = np.asarray(img, dtype=np.float64)
         top = float(values.max()) or 1.0
         return Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "RGB":
+        return img  # no copy: resizing makes the new image
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa"):
@@ -276,9 +329,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def _image_info(array: np.ndarray, width: int, height: int, mode: str, sha256: str) -> ImageInfo:
-    rgb = array.astype(np.float32) / 255.0
+    rgb = array.astype(np.float32)
+    rgb /= 255.0  # in place, here and below: the same float32 operations as out of place, fewer buffers
     luminance = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    channel_diff = (np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2])) / 2
+    channel_diff = np.abs(rgb[..., 0] - rgb[..., 1])
+    channel_diff += np.abs(rgb[..., 1] - rgb[..., 2])
+    channel_diff /= 2
     return ImageInfo(
         width=width,
         height=height,

@@ -88,7 +88,12 @@ def run(config: RunConfig) -> RunOutcome | None:
     previous = load_baseline(config.baseline) if config.baseline else None
     ranks = ranks_from_env()
     runtime = resolve_runtime(
-        config.device, config.precision, local_rank=ranks.local_rank, local_world=ranks.local_world
+        config.device,
+        config.precision,
+        config.eval_batch_size,
+        config.cam_batch_size,
+        local_rank=ranks.local_rank,
+        local_world=ranks.local_world,
     )
     seed_everything(config.seed)
     with process_group(ranks, runtime.device), _staging(config.out_dir, ranks) as stage:
@@ -195,7 +200,7 @@ def _features(
         from_checkpoint=config.checkpoint is not None,
         weights=config.weights,
         num_classes=len(images.class_names),
-        batch_size=config.eval_batch_size,
+        batch_size=runtime.eval_batch_size,
         progress=config.progress and ranks.is_main,
     )
     if features.embeddings is None:
@@ -223,7 +228,7 @@ def _train(
         config=usable_recipe(config.train, probe),
         runtime=runtime,
         seed=config.seed,
-        eval_batch_size=config.eval_batch_size,
+        eval_batch_size=runtime.eval_batch_size,
         probe=probe,
         progress=config.progress and ranks.is_main,
         ranks=ranks,
@@ -242,7 +247,7 @@ def _predict(
     """The trained model's scores of this rank's shard, gathered from every rank."""
     shard = images.pixels[ranks.shard(len(images.labels))]
     outputs = run_model(
-        model, spec, shard, runtime, batch_size=config.eval_batch_size, progress=config.progress and ranks.is_main
+        model, spec, shard, runtime, batch_size=runtime.eval_batch_size, progress=config.progress and ranks.is_main
     )
     probs = gather_rows(outputs.probs, ranks)
     return Predictions(images.class_names, images.rel_paths, images.labels, splits, probs)

@@ -11,7 +11,7 @@ from torch import nn
 from tqdm import tqdm
 
 from reportgen.model import ModelSpec
-from reportgen.runtime import Runtime, autocast, normalise, to_unit_tensor
+from reportgen.runtime import Runtime, autocast, normalise, unit_batches
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +45,12 @@ def run_model(
         head = model.get_submodule(spec.head)
         hook = head.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].float().cpu()))
     probs = []
-    starts = range(0, len(pixels), batch_size)
+    batches = [slice(i, i + batch_size) for i in range(0, len(pixels), batch_size)]
     try:
         with torch.inference_mode(), autocast(runtime, runtime.eval_dtype):
-            for i in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
-                x = normalise(to_unit_tensor(pixels[i : i + batch_size], runtime), spec, runtime)
-                probs.append(torch.softmax(model(x).float(), dim=1).cpu())
+            xs = unit_batches(pixels, batches, runtime)  # on CUDA the next batch is made while this one runs
+            for x in tqdm(xs, total=len(batches), desc=desc, unit="batch", disable=not progress, leave=False):
+                probs.append(torch.softmax(model(normalise(x, spec, runtime)).float(), dim=1).cpu())
     finally:
         if hook is not None:
             hook.remove()

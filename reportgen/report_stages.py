@@ -146,7 +146,7 @@ def _checks(
                 recipe=config.train,
                 folds=config.label_folds,
                 seed=config.seed,
-                eval_batch_size=config.eval_batch_size,
+                eval_batch_size=runtime.eval_batch_size,
                 progress=config.progress,
             )
     return run_checks(
@@ -181,7 +181,7 @@ def _cams(
         *predictions.correct_test_images(),
     ]
     return compute_cams(
-        model, spec, images.pixels, requests, runtime, batch_size=config.cam_batch_size, progress=config.progress
+        model, spec, images.pixels, requests, runtime, batch_size=runtime.cam_batch_size, progress=config.progress
     )
 
 
@@ -226,8 +226,8 @@ def _probes(
         paths=config.probes,
         class_names=class_names,
         cam=config.cam,
-        batch_size=config.eval_batch_size,
-        cam_batch_size=config.cam_batch_size,
+        batch_size=runtime.eval_batch_size,
+        cam_batch_size=runtime.cam_batch_size,
         out_dir=stage,
         progress=config.progress,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -12,11 +13,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reportgen.config import AugmentConfig
+from reportgen.config import DEVICE_BATCH_SIZES, AugmentConfig
 from reportgen.errors import ReportgenError
 from reportgen.model import ModelSpec
+from reportgen.workers import prefetch
 
 logger = logging.getLogger(__name__)
+
+PREFETCH_DEPTH = 2  # host batches ready ahead of the GPU: one being copied, one waiting
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class Runtime:
     eval_dtype: torch.dtype | None  # autocast dtype for inference, None for float32
     train_dtype: torch.dtype | None  # autocast dtype for training, None for float32
     channels_last: bool
+    eval_batch_size: int = DEVICE_BATCH_SIZES["cpu"].eval  # images per inference batch
+    cam_batch_size: int = DEVICE_BATCH_SIZES["cpu"].cam  # images per Grad-CAM batch
 
     def describe(self) -> str:
         """One line for logs and the report, e.g. ``cpu (2 threads), eval bf16, channels_last``."""
@@ -38,14 +44,22 @@ class Runtime:
 
 
 def resolve_runtime(
-    device: str = "auto", precision: str = "auto", *, local_rank: int = 0, local_world: int = 1
+    device: str = "auto",
+    precision: str = "auto",
+    eval_batch_size: int | None = None,
+    cam_batch_size: int | None = None,
+    *,
+    local_rank: int = 0,
+    local_world: int = 1,
 ) -> Runtime:
-    """Pick the device and precision: CUDA when asked or present; bf16 where the hardware has it.
+    """Pick the device, precision and batch sizes: CUDA when asked or present; bf16 where the hardware has it.
 
     On the CPU, bf16 autocast triples inference speed on chips with native bf16 but slows training,
-    so ``auto`` uses it for inference only. On CUDA, ``auto`` uses bf16 (or fp16) for both. Under
-    torchrun, ``local_rank`` picks this process's GPU, and the ``local_world`` processes of a machine
-    share its cores (more threads than cores slows training tenfold).
+    so ``auto`` uses it for inference only. On CUDA, ``auto`` uses bf16 for both (fp16 for inference
+    only on a GPU without bf16: fp16 training would need loss scaling). A batch size left None is the
+    device's (``DEVICE_BATCH_SIZES``: larger on CUDA). Under torchrun, ``local_rank`` picks this
+    process's GPU, and the ``local_world`` processes of a machine share its cores (more threads than
+    cores slows training tenfold).
     """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -60,7 +74,15 @@ def resolve_runtime(
     if dev.type == "cpu":
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // local_world))
     eval_dtype, train_dtype = _dtypes(dev, precision)
-    return Runtime(dev, eval_dtype, train_dtype, channels_last=True)
+    sizes = DEVICE_BATCH_SIZES[dev.type]
+    return Runtime(
+        dev,
+        eval_dtype,
+        train_dtype,
+        channels_last=True,
+        eval_batch_size=sizes.eval if eval_batch_size is None else eval_batch_size,
+        cam_batch_size=sizes.cam if cam_batch_size is None else cam_batch_size,
+    )
 
 
 def _dtypes(device: torch.device, precision: str) -> tuple[torch.dtype | None, torch.dtype | None]:
@@ -69,8 +91,9 @@ def _dtypes(device: torch.device, precision: str) -> tuple[torch.dtype | None, t
     if precision not in ("auto", "bf16"):
         raise ReportgenError(f"--precision must be auto, fp32 or bf16, not '{precision}'")
     if device.type == "cuda":
-        half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return half, half
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16, torch.bfloat16
+        return torch.float16, None  # fp16 training underflows without a GradScaler: train in float32
     if precision == "bf16" or _cpu_has_native_bf16():
         return torch.bfloat16, (torch.bfloat16 if precision == "bf16" else None)
     return None, None
@@ -93,10 +116,54 @@ def autocast(runtime: Runtime, dtype: torch.dtype | None) -> contextlib.Abstract
     return torch.autocast(device_type=runtime.device.type, dtype=dtype)
 
 
+def pins_memory(runtime: Runtime) -> bool:
+    """Whether batches go to the device from pinned host memory, copied without blocking (CUDA only).
+
+    Pinned (page-locked) memory lets the copy run asynchronously with the GPU's work; on the CPU
+    there is no copy to overlap, and pinning would need a CUDA driver.
+    """
+    return runtime.device.type == "cuda"
+
+
+def host_batch(pixels: np.ndarray, runtime: Runtime) -> torch.Tensor:
+    """``(B, H, W, 3)`` uint8 pixels as a CPU tensor ready for the device: pinned when going to CUDA."""
+    x = torch.from_numpy(np.ascontiguousarray(pixels))
+    return x.pin_memory() if pins_memory(runtime) else x
+
+
+def to_device_unit(x: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+    """A :func:`host_batch` -> ``(B, 3, H, W)`` float in [0, 1] on the run's device (uint8 crosses the bus)."""
+    x = x.to(runtime.device, non_blocking=pins_memory(runtime))
+    return x.permute(0, 3, 1, 2).float().div_(255.0)
+
+
 def to_unit_tensor(pixels: np.ndarray, runtime: Runtime) -> torch.Tensor:
     """``(B, H, W, 3)`` uint8 pixels -> ``(B, 3, H, W)`` float in [0, 1] on the run's device."""
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).to(runtime.device, non_blocking=True)
-    return x.permute(0, 3, 1, 2).float().div_(255.0)
+    return to_device_unit(host_batch(pixels, runtime), runtime)
+
+
+def unit_batches(pixels: np.ndarray, batches: Iterable[slice | np.ndarray], runtime: Runtime) -> Iterator[torch.Tensor]:
+    """``pixels[b]`` for each index or slice ``b`` of ``batches``, as :func:`to_unit_tensor` makes them.
+
+    On CUDA a background thread gathers and pins the next batch while the GPU runs this one (the
+    pixels may be a memory map on disk). On the CPU the batches are made in turn: a thread would
+    only take cores from the compute threads.
+    """
+    hosts: Iterable[torch.Tensor] = (host_batch(pixels[b], runtime) for b in batches)
+    if pins_memory(runtime):
+        hosts = prefetch(_on_device(hosts, _cuda_index(runtime.device)), depth=PREFETCH_DEPTH)
+    for x in hosts:
+        yield to_device_unit(x, runtime)
+
+
+def _cuda_index(device: torch.device) -> int:
+    return torch.cuda.current_device() if device.index is None else device.index
+
+
+def _on_device(hosts: Iterable[torch.Tensor], index: int) -> Iterator[torch.Tensor]:
+    """``hosts``, made with the run's GPU current: a new thread's is GPU 0, whose context would cost memory."""
+    torch.cuda.set_device(index)
+    yield from hosts
 
 
 def normalise(x: torch.Tensor, spec: ModelSpec, runtime: Runtime) -> torch.Tensor:

@@ -17,7 +17,7 @@ from reportgen.config import TrainConfig
 from reportgen.distributed import ONE_PROCESS, Ranks, all_sum
 from reportgen.history import EpochStats, TrainingHistory
 from reportgen.model import ModelSpec, head_parameters
-from reportgen.runtime import Runtime, augment, augment_draws, autocast, normalise, to_unit_tensor
+from reportgen.runtime import Runtime, augment, augment_draws, autocast, normalise, unit_batches
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ def recalibrate_batchnorm(
         m.momentum = None  # a cumulative average over the batches
     model.train()
     with torch.no_grad():
-        for i in range(0, len(idx), batch_size):
-            model(normalise(to_unit_tensor(pixels[idx[i : i + batch_size]], runtime), spec, runtime))
+        for x in unit_batches(pixels, _chunks(idx, batch_size), runtime):
+            model(normalise(x, spec, runtime))
     for m, momentum in zip(layers, momenta, strict=True):
         m.momentum = momentum
     model.eval()
@@ -222,14 +222,14 @@ def _train_one_epoch(
     """
     _set_batchnorm_mode(model, config.batchnorm)
     order = train_idx[torch.randperm(len(train_idx), generator=sgd.generator).numpy()]
-    batches = [np.sort(order[i : i + config.batch_size]) for i in range(0, len(order), config.batch_size)]
+    batches = [np.sort(batch) for batch in _chunks(order, config.batch_size)]
+    mine = [batch[ranks.shard(len(batch))] for batch in batches]  # this rank's slice of each batch
     sums = [0.0, 0.0]  # this rank's summed loss and correct predictions
     bar = tqdm(batches, desc=f"Epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False)
-    for batch in bar:
+    for batch, part, x_part in zip(bar, mine, unit_batches(pixels, mine, runtime), strict=True):
         rand = augment_draws(len(batch), sgd.generator)
-        part = ranks.shard(len(batch))
-        x = augment(to_unit_tensor(pixels[batch[part]], runtime), config.augment, rand[part])
-        y = torch.from_numpy(labels[batch[part]]).to(runtime.device)
+        x = augment(x_part, config.augment, rand[ranks.shard(len(batch))])
+        y = torch.from_numpy(labels[part]).to(runtime.device)
         with autocast(runtime, runtime.train_dtype):
             logits = model(normalise(x, spec, runtime))
             loss_sum = sgd.criterion(logits.float(), y)
@@ -266,11 +266,16 @@ def evaluate_loss(
     mine = idx[ranks.shard(len(idx))]
     sums = [0.0, 0.0]  # summed loss, correct predictions
     with torch.inference_mode(), autocast(runtime, runtime.eval_dtype):
-        for i in range(0, len(mine), batch_size):
-            batch = mine[i : i + batch_size]
-            logits = model(normalise(to_unit_tensor(pixels[batch], runtime), spec, runtime)).float()
+        batches = _chunks(mine, batch_size)
+        for batch, x in zip(batches, unit_batches(pixels, batches, runtime), strict=True):
+            logits = model(normalise(x, spec, runtime)).float()
             y = torch.from_numpy(labels[batch]).to(runtime.device)
             sums[0] += criterion(logits, y).item() * len(batch)
             sums[1] += int((logits.argmax(1) == y).sum())
     total_loss, correct = all_sum(sums, ranks)
     return total_loss / len(idx), correct / len(idx)
+
+
+def _chunks(idx: np.ndarray, size: int) -> list[np.ndarray]:
+    """``idx`` in consecutive pieces of ``size`` (the last one shorter)."""
+    return [idx[i : i + size] for i in range(0, len(idx), size)]

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import badinputs as bad
 import numpy as np
 import pytest
 from conftest import COLOURS, make_dataset, write_image
-from PIL import Image
+from PIL import Image, ImageFile
 
+from reportgen import data
 from reportgen.config import SplitConfig
 from reportgen.data import decode_image, image_size, load_images, scan_dataset, split_dataset
 from reportgen.errors import DataError
@@ -56,6 +58,29 @@ def test_corrupt_and_fake_images_are_skipped_with_reasons(tmp_path: Path) -> Non
     assert all(reason for reason in skipped.values())
     assert images.pixels.shape == (12, 16, 16, 3)
     assert len(images.rel_paths) == len(images.labels) == len(images.infos) == 12
+
+
+def test_decode_pool_gives_the_serial_bytes_infos_and_skips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_dataset(tmp_path, per_class=5)
+    for i in range(4):  # JPEGs of a few sizes, some decoded at a reduced scale by draft()
+        bad.make_good_jpeg(root / "red", f"photo{i}.jpg", seed=i)
+        Image.open(root / "red" / f"photo{i}.jpg").resize((40 + 90 * i, 30 + 60 * i)).save(root / "blue" / f"p{i}.jpg")
+    bad.make_truncated_jpeg(root / "green")
+    bad.make_text_as_jpeg(root / "blue")
+    bad.make_zero_byte(root / "red")
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as WeasyPrint leaves it
+    scan = scan_dataset(root)
+    serial = load_images(scan, 24, progress=False, workers=1)
+    monkeypatch.setattr(data, "_IN_MEMORY_LIMIT", 0)  # and the pool writes into a memory map,
+    monkeypatch.setattr(data, "_RELEASE_ROWS", 4)  # dropping its written pages from memory as it goes
+    pooled = load_images(scan, 24, progress=False, workers=3)
+    assert isinstance(pooled.pixels, np.memmap) and pooled.pixels.tobytes() == serial.pixels.tobytes()
+    assert (pooled.infos, pooled.rel_paths, pooled.skipped) == (serial.infos, serial.rel_paths, serial.skipped)
+    assert np.array_equal(pooled.labels, serial.labels)
+    reasons = {s.rel_path: s.reason for s in pooled.skipped}
+    assert reasons["green/truncated.jpg"].startswith("cannot decode: image file is truncated")
+    assert set(reasons) == {"green/truncated.jpg", "blue/notes.jpg", "red/empty.jpg"} and len(pooled.infos) == 23
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored after the pool
 
 
 def test_class_with_only_unreadable_images_is_an_error(tmp_path: Path) -> None:

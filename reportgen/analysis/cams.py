@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from reportgen.model import ModelSpec
 from reportgen.predictions import CamMaps
-from reportgen.runtime import Runtime, normalise, to_unit_tensor
+from reportgen.runtime import Runtime, normalise, unit_batches
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +43,12 @@ def compute_cams(
     model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
     layer = model.get_submodule(spec.cam_layer)
     starts = range(0, len(keys), batch_size)
+    images = (np.array([i for i, _ in keys[start : start + batch_size]]) for start in starts)
+    bar = tqdm(starts, desc="Grad-CAM", unit="batch", disable=not progress, leave=False)
     with _frozen(model), _grad_entry(layer):
-        for start in tqdm(starts, desc="Grad-CAM", unit="batch", disable=not progress, leave=False):
-            chunk = keys[start : start + batch_size]
-            images = pixels[[i for i, _ in chunk]]
-            x = normalise(to_unit_tensor(images, runtime), spec, runtime)
-            maps[start : start + len(chunk)] = _cam_batch(model, layer, x, [c for _, c in chunk])
+        for start, x in zip(bar, unit_batches(pixels, images, runtime), strict=True):
+            classes = [c for _, c in keys[start : start + batch_size]]
+            maps[start : start + len(classes)] = _cam_batch(model, layer, normalise(x, spec, runtime), classes)
     return CamMaps(keys, maps)
 
 
