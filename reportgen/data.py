@@ -161,6 +161,37 @@ def load_images(scan: DatasetScan, size: int, *, progress: bool = True, workers:
         infos.append(info)
         if len(kept) % _RELEASE_ROWS == 0:
             _release_written(pixels, len(kept))
+    return _loaded(scan, pixels[: len(kept)], kept, infos, skipped)
+
+
+def loaded_from_rows(
+    scan: DatasetScan, pixels: np.ndarray, outcomes: Sequence[ImageInfo | str], *, warn: bool = True
+) -> LoadedImages:
+    """The data set from pixels decoded into the row of each record (``decode_files`` run in parts).
+
+    ``outcomes[i]`` is record i's facts or the reason it was skipped. Rows of skipped records must have
+    been removed first (:func:`compact_rows`), so the kept images are ``pixels``' first rows.
+    """
+    kept = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, str)]
+    reasons = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, str)]
+    skipped = [SkippedFile(_printable(scan.records[i].rel_path), reason) for i, reason in reasons]
+    for skip in skipped if warn else ():
+        logger.warning("skipping %s: %s", skip.rel_path, skip.reason)
+    infos = [outcomes[i] for i in kept]
+    return _loaded(scan, pixels[: len(kept)], kept, infos, skipped)  # type: ignore[arg-type]
+
+
+def compact_rows(pixels: np.ndarray, outcomes: Sequence[ImageInfo | str]) -> None:
+    """Move the rows of the kept records up over those of skipped ones, in place, order kept."""
+    kept = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, str)]
+    for row, i in enumerate(kept):
+        if row != i:
+            pixels[row] = pixels[i]
+
+
+def _loaded(
+    scan: DatasetScan, pixels: np.ndarray, kept: list[int], infos: list[ImageInfo], skipped: list[SkippedFile]
+) -> LoadedImages:
     labels = np.array([scan.records[i].class_idx for i in kept], dtype=np.int64)
     _check_classes_left(scan, labels)
     return LoadedImages(
@@ -168,7 +199,7 @@ def load_images(scan: DatasetScan, size: int, *, progress: bool = True, workers:
         class_names=scan.class_names,
         rel_paths=tuple(scan.records[i].rel_path for i in kept),
         labels=labels,
-        pixels=pixels[: len(kept)],
+        pixels=pixels,
         infos=tuple(infos),
         skipped=tuple(skipped),
     )

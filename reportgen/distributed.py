@@ -2,9 +2,10 @@
 
 ``torchrun --nproc-per-node N [--nnodes M ...] -m reportgen run DATA --out OUT`` starts N x M copies of
 the command; each reads its place from the environment torchrun sets (``RANK``, ``WORLD_SIZE``,
-``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``). Every rank decodes the images and scores its contiguous shard
-(pretrained features, predictions); the shards are gathered in rank order, so every rank holds the
-same arrays a single process would. Training is DistributedDataParallel over slices of the same
+``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``). The processes of a machine decode a share of the images each
+into one memory-mapped file they all read (:func:`load_images_on_node`); every rank scores its
+contiguous shard (pretrained features, predictions) and the shards are gathered in rank order, so
+every rank holds the same arrays a single process would. Training is DistributedDataParallel over slices of the same
 global batches. Rank 0 alone runs the whole-set analyses, Grad-CAM and rendering, and publishes the
 output after the final barrier: a failure on any rank ends every rank (torchrun stops the others) and
 publishes nothing. Without torchrun every function here is the one-process identity.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +25,17 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from reportgen.data import (
+    DatasetScan,
+    ImageInfo,
+    LoadedImages,
+    compact_rows,
+    decode_files,
+    load_images,
+    loaded_from_rows,
+)
 from reportgen.errors import ReportgenError
+from reportgen.workers import usable_cores
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +104,62 @@ def process_group(ranks: Ranks, device: torch.device) -> Iterator[None]:
         yield
     finally:
         dist.destroy_process_group()
+
+
+def load_images_on_node(scan: DatasetScan, size: int, ranks: Ranks, *, progress: bool) -> LoadedImages:
+    """Decode ``scan`` as :func:`reportgen.data.load_images` does, split among the processes of each machine.
+
+    Local rank k decodes its share of the files into their rows of one file-backed array of the machine
+    (one copy of the pixels per machine, not per process); the images' facts are gathered, and every
+    process then reads the same rows. In one process this is ``load_images``.
+    """
+    if not ranks.distributed:
+        return load_images(scan, size, progress=progress)
+    n = len(scan.records)
+    pixels = _node_array((n, size, size, 3), ranks)
+    part = Ranks(rank=ranks.local_rank, world=ranks.local_world).shard(n)
+    mine: dict[int, ImageInfo | str] = {}
+    decoded = decode_files(scan.records[part], size, workers=usable_cores())
+    for i, outcome in zip(range(part.start, part.stop), decoded, strict=True):
+        if isinstance(outcome, str):
+            mine[i] = outcome
+        else:
+            pixels[i], mine[i] = outcome
+    pixels.flush()
+    shares: list[tuple[int, dict[int, ImageInfo | str]] | None] = [None] * ranks.world
+    dist.all_gather_object(shares, (_node(ranks), mine))  # also: every process of the machine is done writing
+    outcomes: dict[int, ImageInfo | str] = {}
+    for node, share in (s for s in shares if s is not None):
+        if node == _node(ranks):
+            outcomes.update(share)
+    ordered = [outcomes[i] for i in range(n)]
+    if ranks.local_rank == 0:
+        compact_rows(pixels, ordered)
+        pixels.flush()
+    barrier(ranks)
+    return loaded_from_rows(scan, pixels, ordered, warn=ranks.is_main)
+
+
+def _node(ranks: Ranks) -> int:
+    """The machine of this rank, as its first rank (torchrun numbers the ranks of a machine together)."""
+    return ranks.rank - ranks.local_rank
+
+
+def _node_array(shape: tuple[int, ...], ranks: Ranks) -> np.memmap:
+    """A uint8 array in a temporary file that every process of this machine maps; removed once all have it."""
+    path = None
+    if ranks.local_rank == 0:
+        handle, path = tempfile.mkstemp(prefix="reportgen-pixels-", suffix=".u8")
+        os.ftruncate(handle, int(np.prod(shape)))
+        os.close(handle)
+    paths: list[tuple[int, str | None] | None] = [None] * ranks.world
+    dist.all_gather_object(paths, (_node(ranks), path))
+    path = next(p for node, p in (x for x in paths if x is not None) if node == _node(ranks) and p is not None)
+    pixels = np.memmap(path, dtype=np.uint8, mode="r+", shape=shape)
+    barrier(ranks)  # every process has it mapped: the name can go
+    if ranks.local_rank == 0:
+        os.unlink(path)
+    return pixels
 
 
 def describe() -> str:

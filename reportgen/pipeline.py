@@ -24,8 +24,8 @@ from reportgen.analysis.model_check import ModelCheck, check_predictions
 from reportgen.analysis.probe import LinearProbe
 from reportgen.baseline import load_baseline
 from reportgen.config import RunConfig
-from reportgen.data import LoadedImages, load_images, load_probes, scan_dataset, split_dataset
-from reportgen.distributed import Ranks, barrier, gather_rows, process_group, ranks_from_env
+from reportgen.data import LoadedImages, load_probes, scan_dataset, split_dataset
+from reportgen.distributed import Ranks, barrier, gather_rows, load_images_on_node, process_group, ranks_from_env
 from reportgen.distributed import describe as describe_ranks
 from reportgen.features import fit_probe, pretrained_features, usable_recipe
 from reportgen.gates import GateSpec, all_passed, check_gate_classes, parse_gates
@@ -145,7 +145,7 @@ def _score(config: RunConfig, runtime: Runtime, ranks: Ranks, timer: _Timer, *, 
         model, spec = _model(config, scan.class_names)
     probe_pixels = load_probes(config.probes, spec.image_size) if config.probes else None  # fail before training
     with timer("decode"):
-        images = load_images(scan, spec.image_size, progress=progress)
+        images = load_images_on_node(scan, spec.image_size, ranks, progress=progress)
     splits = split_dataset(images.labels, images.class_names, config.split, config.seed, images.root)
     with timer("features"):
         features = _features(config, model, spec, images, runtime, ranks)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import badinputs as bad
 import pytest
-from conftest import EXAMPLE, subset
+from conftest import EXAMPLE, make_dataset, subset
 
+from reportgen.data import load_images, scan_dataset
 from reportgen.distributed import Ranks
 
 TESTS = Path(__file__).resolve().parent
@@ -85,3 +88,16 @@ def test_a_failing_rank_ends_the_run_and_publishes_nothing(tmp_path: Path) -> No
     assert "rank 1: planted failure: rank 1 cannot read its images" in result.stderr
     assert [p.name for p in out.iterdir()] == ["earlier.txt"]  # the earlier output is untouched
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no staging folder left
+
+
+def test_the_processes_of_a_machine_share_the_decoding_and_get_one_process_result(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "data", per_class=5)
+    bad.make_truncated_jpeg(root / "green")
+    bad.make_zero_byte(root / "red")  # skipped rows in the middle are compacted away
+    result = _run([*_torchrun(), str(TESTS / "torchrun_decode.py"), str(root), "24", str(tmp_path / "rank")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    alone = load_images(scan_dataset(root), 24, progress=False)
+    expected = (alone.pixels.tobytes(), alone.infos, alone.rel_paths, alone.skipped, alone.labels.tolist())
+    for rank in (0, 1):
+        assert pickle.loads((tmp_path / f"rank{rank}.pkl").read_bytes()) == expected
+    assert len(alone.skipped) == 2

@@ -1,0 +1,20 @@
+"""Decode a data set under torchrun with ``load_images_on_node``; each rank pickles what it got.
+
+Used by tests/test_distributed.py as ``torchrun --standalone --nproc-per-node 2 tests/torchrun_decode.py DATA SIZE PREFIX``.
+"""
+
+import pickle
+import sys
+from pathlib import Path
+
+import torch
+
+from reportgen.data import scan_dataset
+from reportgen.distributed import load_images_on_node, process_group, ranks_from_env
+
+data, size, prefix = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ranks = ranks_from_env()
+with process_group(ranks, torch.device("cpu")):
+    images = load_images_on_node(scan_dataset(data), size, ranks, progress=False)
+    got = (images.pixels.tobytes(), images.infos, images.rel_paths, images.skipped, images.labels.tolist())
+    Path(f"{prefix}{ranks.rank}.pkl").write_bytes(pickle.dumps(got))
