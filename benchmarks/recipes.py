@@ -33,12 +33,13 @@ import torch
 from _common import PRODUCT, REPO_EXAMPLE, SHARED, load_features
 
 from reportgen.config import RECIPES, TrainConfig
-from reportgen.data import scan_dataset, split_dataset
+from reportgen.data import scan_dataset
 from reportgen.features import fit_probe, usable_recipe
 from reportgen.model import build_model
 from reportgen.pipeline import seed_everything
 from reportgen.predict import run_model
 from reportgen.runtime import resolve_runtime
+from reportgen.splits import split_dataset
 from reportgen.train import train_model
 
 

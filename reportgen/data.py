@@ -19,7 +19,6 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 from tqdm import tqdm
 
-from reportgen.config import SplitConfig
 from reportgen.errors import DataError
 from reportgen.workers import ordered_map, usable_cores
 
@@ -377,40 +376,6 @@ def _image_info(array: np.ndarray, width: int, height: int, mode: str, sha256: s
     )
 
 
-def split_dataset(
-    labels: np.ndarray, class_names: tuple[str, ...], split: SplitConfig, seed: int, root: Path
-) -> np.ndarray:
-    """Assign each image to train, val or test: a seeded, stratified split per class.
-
-    Returns an ``(N,)`` array of split names. Every class gets at least one image in each split;
-    a class too small for that is an error naming its folder.
-    """
-    if not (0 < split.train < 1 and 0 <= split.val < 1 and split.train + split.val < 1):
-        raise DataError(f"split fractions train={split.train} val={split.val} must leave a test split")
-    rng = np.random.default_rng(seed)
-    assignment = np.empty(len(labels), dtype=object)
-    for class_idx, class_name in enumerate(class_names):
-        members = np.flatnonzero(labels == class_idx)  # already in stable path order
-        n_val, n_test = _split_sizes(len(members), split)
-        n_train = len(members) - n_val - n_test
-        if n_train < 1 or n_test < 1 or (split.val > 0 and n_val < 1):
-            raise DataError(
-                f"class folder '{root / class_name}' has {len(members)} readable image(s): "
-                "too few for a train/val/test split (need at least 3)"
-            )
-        order = rng.permutation(members)
-        assignment[order[:n_train]] = "train"
-        assignment[order[n_train : n_train + n_val]] = "val"
-        assignment[order[n_train + n_val :]] = "test"
-    return assignment.astype(str)
-
-
-def _split_sizes(n: int, split: SplitConfig) -> tuple[int, int]:
-    n_val = max(1, round(n * split.val)) if split.val > 0 else 0
-    n_test = max(1, round(n * (1 - split.train - split.val)))
-    return n_val, n_test
-
-
 def load_probes(paths: tuple[Path, ...], size: int) -> np.ndarray:
     """Decode images from outside the data set (``--probe``); an unreadable one is an error naming it."""
     pixels = np.empty((len(paths), size, size, 3), dtype=np.uint8)
@@ -420,11 +385,3 @@ def load_probes(paths: tuple[Path, ...], size: int) -> np.ndarray:
         except Exception as exc:  # noqa: BLE001 - any decoder failure is reported the same way
             raise DataError(f"probe image '{path}': {_describe_failure(exc)}") from exc
     return pixels
-
-
-def sample_images(images: LoadedImages, *, count: int, seed: int) -> tuple[np.ndarray, list[str]]:
-    """``count`` random images of the data set (in data set order) with their labels, e.g. for a montage."""
-    rng = np.random.default_rng(seed)
-    n = len(images.labels)
-    pick = np.sort(rng.choice(n, size=min(count, n), replace=False))
-    return images.pixels[pick], [images.class_names[int(images.labels[i])] for i in pick]

@@ -24,7 +24,7 @@ from reportgen.analysis.model_check import ModelCheck, check_predictions
 from reportgen.analysis.probe import LinearProbe
 from reportgen.baseline import load_baseline
 from reportgen.config import RunConfig
-from reportgen.data import LoadedImages, load_probes, scan_dataset, split_dataset
+from reportgen.data import LoadedImages, load_probes, scan_dataset
 from reportgen.distributed import Ranks, barrier, gather_rows, load_images_on_node, process_group, ranks_from_env
 from reportgen.distributed import describe as describe_ranks
 from reportgen.features import fit_probe, pretrained_features, usable_recipe
@@ -37,6 +37,7 @@ from reportgen.predictions import Features, Predictions
 from reportgen.report import Report
 from reportgen.report_stages import Scored, write_report
 from reportgen.runtime import Runtime, resolve_runtime
+from reportgen.splits import split_dataset
 from reportgen.train import train_model
 
 logger = logging.getLogger(__name__)

@@ -17,10 +17,11 @@ import pytest
 from PIL import Image
 
 from reportgen.config import SplitConfig
-from reportgen.data import LoadedImages, load_images, scan_dataset, split_dataset
+from reportgen.data import LoadedImages, load_images, scan_dataset
 from reportgen.errors import DataError, ModelError, OutputError, ReportgenError
 from reportgen.model import build_model, load_checkpoint
 from reportgen.output import staged_output, write_json
+from reportgen.splits import split_dataset
 
 SIZE = 16
 

@@ -10,8 +10,9 @@ from PIL import Image, ImageFile
 
 from reportgen import data
 from reportgen.config import SplitConfig
-from reportgen.data import decode_image, image_size, load_images, scan_dataset, split_dataset
+from reportgen.data import decode_image, image_size, load_images, scan_dataset
 from reportgen.errors import DataError
+from reportgen.splits import split_dataset
 
 
 def test_scan_finds_nested_images_any_case_and_ignores_hidden(tmp_path: Path) -> None:

@@ -17,10 +17,11 @@ from reportgen.analysis.model_check import UNSOUND, check_model, references
 from reportgen.analysis.probe import fit_linear_probe
 from reportgen.cli import main, recipe_config
 from reportgen.config import DEFAULT_MODEL, RECIPES, SplitConfig
-from reportgen.data import load_images, scan_dataset, split_dataset
+from reportgen.data import load_images, scan_dataset
 from reportgen.model import build_model
 from reportgen.predict import run_model
 from reportgen.runtime import resolve_runtime
+from reportgen.splits import split_dataset
 from reportgen.train import train_model
 
 

@@ -1,6 +1,6 @@
 """Decode a data set under torchrun with ``load_images_on_node``; each rank pickles what it got.
 
-Used by tests/test_distributed.py as ``torchrun --standalone --nproc-per-node 2 tests/torchrun_decode.py DATA SIZE PREFIX``.
+Used by tests/test_distributed.py: ``torchrun --standalone --nproc-per-node 2 torchrun_decode.py DATA SIZE PREFIX``.
 """
 
 import pickle

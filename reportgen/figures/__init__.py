@@ -10,7 +10,7 @@ import numpy as np
 
 from reportgen.analysis.shortcuts import class_mean_map
 from reportgen.build import map_marks
-from reportgen.data import LoadedImages, sample_images
+from reportgen.data import LoadedImages
 from reportgen.figures.maps import MAP_LEGEND_CLASSES, plot_embedding_map
 from reportgen.figures.plots import (
     plot_class_histogram,
@@ -21,6 +21,7 @@ from reportgen.figures.plots import (
     plot_training_curves,
 )
 from reportgen.predictions import CamMaps, Predictions, maps_by_class
+from reportgen.splits import sample_images
 
 if TYPE_CHECKING:
     from reportgen.analysis.calibration import Calibration
