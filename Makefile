@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 DATA ?= examples/clothing-mini
 OUT ?= out/$(notdir $(patsubst %/,%,$(DATA)))
 ARGS ?=
+# make benchmark's short default (about 10 min on 2 cores); the full table: SCALE_ARGS= (see README)
+SCALE_ARGS ?= --sizes 500,1000,2000 --classes 3,6,12 --class-images 500
 
 .DEFAULT_GOAL := help
 .PHONY: help install report test test-fast lint benchmark clean
@@ -33,7 +35,8 @@ test-fast: install ## Run the tests without the end-to-end ones.
 lint: install ## Check style with ruff.
 	$(BIN)/ruff check reportgen tests benchmarks
 
-benchmark: install ## Print images/s of the pipeline's stages on this machine.
+benchmark: install ## Stage seconds, peak memory and growth exponents vs images and classes (SCALE_ARGS); stage img/s.
+	$(BIN)/python benchmarks/scale.py $(SCALE_ARGS)
 	$(BIN)/python benchmarks/throughput.py
 
 clean: ## Remove the virtual environment and outputs.

@@ -5,6 +5,7 @@ Torch is imported only inside :func:`load_features`, so a benchmark can set its 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from pathlib import Path
@@ -14,10 +15,13 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from reportgen.analysis.label_issues import cross_val_probs
-from reportgen.config import RunConfig
+from reportgen.config import RunConfig, TrainConfig
 from reportgen.data import DatasetScan, LoadedImages, load_images
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from reportgen.model import ModelSpec
     from reportgen.predictions import Features
     from reportgen.runtime import Runtime
 
@@ -62,6 +66,83 @@ def label_probs(embeddings: np.ndarray, labels: np.ndarray, *, num_classes: int,
     themselves, to time the two steps apart and to reuse the probabilities.
     """
     return cross_val_probs(embeddings, labels, num_classes=num_classes, folds=PRODUCT.label_folds, seed=seed)
+
+
+def training_rates(scan: DatasetScan, *, images: int = 200) -> tuple[float, float]:
+    """Images/s of one epoch of the default recipe's training loop and of a bare loop, same model and batch.
+
+    The training loop is ``train_model`` on ``images`` images of ``scan``, evenly spread over its files and
+    decoded as a run decodes them, with no validation split (so no validation pass): shuffling, augmentation,
+    normalisation, the step, the schedule and the bookkeeping.
+    The bare loop is forward, loss, backward and SGD step on one fixed random batch of the same size, memory
+    layout and batch-norm mode, as many steps. It runs before and after the training loop, on the same
+    model, and counts the mean of the two, so that a change of machine load shows as a gap between them.
+    """
+    from reportgen.model import build_model
+    from reportgen.runtime import resolve_runtime
+    from reportgen.train import train_model
+
+    runtime = resolve_runtime(PRODUCT.device, PRODUCT.precision)
+    recipe = dataclasses.replace(PRODUCT.train, epochs=1, head_init="random")  # no linear probe to fit first
+    num_classes = len(scan.class_names)
+    model, spec = build_model(PRODUCT.model, num_classes, PRODUCT.weights, normalised_head=True)
+    spread = np.unique(np.linspace(0, len(scan.records) - 1, images).round().astype(int))  # every class
+    sub_scan = DatasetScan(scan.root, scan.class_names, tuple(scan.records[i] for i in spread))
+    sample = load_images(sub_scan, spec.image_size, progress=False)
+    n = len(sample.labels) // recipe.batch_size * recipe.batch_size
+    steps = n // recipe.batch_size
+    before = bare_loop_rate(model, spec, runtime, recipe, num_classes=num_classes, steps=steps)
+    start = time.perf_counter()
+    train_model(
+        model,
+        spec,
+        sample.pixels,
+        sample.labels,
+        train_idx=np.arange(n),
+        val_idx=np.arange(0),
+        config=recipe,
+        runtime=runtime,
+        seed=0,
+        eval_batch_size=PRODUCT.eval_batch_size,
+        progress=False,
+    )
+    loop = n / (time.perf_counter() - start)
+    after = bare_loop_rate(model, spec, runtime, recipe, num_classes=num_classes, steps=steps)
+    return loop, (before + after) / 2
+
+
+def bare_loop_rate(
+    model: nn.Module, spec: ModelSpec, runtime: Runtime, recipe: TrainConfig, *, num_classes: int, steps: int
+) -> float:
+    """Images/s of forward, loss, backward and SGD step on one fixed random batch (after two warm-up steps)."""
+    import torch
+
+    from reportgen.runtime import autocast
+
+    layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
+    model.to(runtime.device, memory_format=layout)
+    model.train()
+    if recipe.batchnorm == "frozen":  # as the training loop runs them: batch-norm layers keep their statistics
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(recipe.batch_size, 3, spec.image_size, spec.image_size, generator=generator)
+    x = x.to(runtime.device).contiguous(memory_format=layout)
+    y = torch.randint(0, num_classes, (recipe.batch_size,), generator=generator).to(runtime.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    for step in range(steps + 2):
+        if step == 2:
+            start = time.perf_counter()
+        with autocast(runtime, runtime.train_dtype):
+            loss = criterion(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if runtime.device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * recipe.batch_size / (time.perf_counter() - start)
 
 
 def jpeg_bytes(img: Image.Image, quality: int) -> bytes:

@@ -134,7 +134,9 @@ def host_batch(pixels: np.ndarray, runtime: Runtime) -> torch.Tensor:
 def to_device_unit(x: torch.Tensor, runtime: Runtime) -> torch.Tensor:
     """A :func:`host_batch` -> ``(B, 3, H, W)`` float in [0, 1] on the run's device (uint8 crosses the bus)."""
     x = x.to(runtime.device, non_blocking=pins_memory(runtime))
-    return x.permute(0, 3, 1, 2).float().div_(255.0)
+    # Convert while the memory is still (B, H, W, 3): the permuted view is then channels_last for free, and the
+    # conversion reads contiguous memory (ten 224 px images: 0.7 ms, against 10 ms for the permuted view, 2 CPUs).
+    return x.float().div_(255.0).permute(0, 3, 1, 2)
 
 
 def to_unit_tensor(pixels: np.ndarray, runtime: Runtime) -> torch.Tensor:
@@ -170,7 +172,7 @@ def normalise(x: torch.Tensor, spec: ModelSpec, runtime: Runtime) -> torch.Tenso
     """Apply the backbone's mean/std and the run's memory layout to a [0, 1] batch."""
     mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
-    x = (x - mean) / std
+    x = (x - mean).div_(std)  # one temporary, not two
     return x.contiguous(memory_format=torch.channels_last) if runtime.channels_last else x.contiguous()
 
 
@@ -193,10 +195,26 @@ def augment(x: torch.Tensor, aug: AugmentConfig, rand: torch.Tensor) -> torch.Te
     flip = torch.where((rand[:, 0] < 0.5) & aug.flip, -1.0, 1.0)
     scale = aug.scale_min + (aug.scale_max - aug.scale_min) * rand[:, 1:3]  # (B, 2)
     shift = (rand[:, 3:5] * 2 - 1) * aug.translate_px * 2 / torch.tensor([w, h])  # normalised units
-    theta = torch.zeros(b, 2, 3)
-    # affine_grid maps output to input coordinates, so a zoom of s samples the input at 1/s.
-    theta[:, 0, 0] = flip / scale[:, 0]
-    theta[:, 1, 1] = 1.0 / scale[:, 1]
-    theta[:, :, 2] = -shift
-    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    # The grid maps output to input coordinates, so a zoom of s samples the input at 1/s.
+    zoom = torch.stack([flip / scale[:, 0], 1.0 / scale[:, 1]], dim=1)  # (B, 2): x, y
+    grid = _axis_aligned_grid(zoom.to(x.device), -shift.to(x.device), h, w)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=aug.padding, align_corners=False)
+
+
+def _axis_aligned_grid(zoom: torch.Tensor, offset: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``F.affine_grid`` of ``theta = [[zoom_x, 0, offset_x], [0, zoom_y, offset_y]]``, ``align_corners=False``.
+
+    A warp without rotation or shear is separable: each output column samples one input x, each row one
+    input y, so the ``(B, H, W, 2)`` grid is two ``(B, W)`` and ``(B, H)`` lines broadcast, not the
+    ``(B, H*W, 3) @ (3, 2)`` product ``affine_grid`` computes: the same values (to the bit on the x86 CPUs
+    tried), 4 ms against 26 ms for ten 224 px images on 2 CPUs.
+    """
+    xs = _pixel_centres(w, zoom.device) * zoom[:, 0, None] + offset[:, 0, None]  # (B, W)
+    ys = _pixel_centres(h, zoom.device) * zoom[:, 1, None] + offset[:, 1, None]  # (B, H)
+    b = zoom.shape[0]
+    return torch.stack([xs[:, None, :].expand(b, h, w), ys[:, :, None].expand(b, h, w)], dim=-1)
+
+
+def _pixel_centres(n: int, device: torch.device) -> torch.Tensor:
+    """The ``n`` pixel centres in [-1, 1] as ``affine_grid`` computes them with ``align_corners=False``."""
+    return torch.linspace(-1.0, 1.0, n, device=device) * (n - 1) / n

@@ -5,12 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from reportgen.config import AugmentConfig, TrainConfig
 from reportgen.history import TrainingHistory
 from reportgen.model import ModelSpec
 from reportgen.predict import run_model
-from reportgen.runtime import augment, augment_draws, resolve_runtime
+from reportgen.runtime import _axis_aligned_grid, augment, augment_draws, resolve_runtime, to_unit_tensor
 from reportgen.train import train_model
 
 EVAL_BATCH = 4  # evaluation batches smaller than the 9 validation images
@@ -54,6 +55,23 @@ def test_augment_is_seeded_and_identity_when_disabled() -> None:
     a = augment(x, on, augment_draws(len(x), torch.Generator().manual_seed(3)))
     b = augment(x, on, augment_draws(len(x), torch.Generator().manual_seed(3)))
     assert torch.equal(a, b) and not torch.allclose(a, x)
+
+
+def test_augment_grid_is_affine_grid() -> None:
+    zoom, offset = torch.rand(6, 2) + 0.5, torch.rand(6, 2) - 0.5
+    zoom[:3, 0] *= -1  # flipped
+    theta = torch.zeros(6, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = zoom[:, 0], zoom[:, 1], offset
+    for h, w in ((224, 224), (7, 12)):
+        expected = F.affine_grid(theta, [6, 3, h, w], align_corners=False)
+        assert torch.allclose(_axis_aligned_grid(zoom, offset, h, w), expected, rtol=0, atol=1e-6)
+
+
+def test_to_unit_tensor_is_channels_last_in_unit_range() -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 5, 4, 3), dtype=np.uint8)
+    x = to_unit_tensor(pixels, resolve_runtime("cpu", "fp32"))
+    assert x.shape == (2, 3, 5, 4) and x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x * 255, torch.from_numpy(pixels).permute(0, 3, 1, 2).float())
 
 
 def test_augment_flip_mirrors_the_image() -> None:
