@@ -69,6 +69,24 @@ def fit_probe(
     return fit_linear_probe(features.embeddings[train_idx], labels[train_idx], num_classes=num_classes, seed=seed)
 
 
+def probe_validation(
+    probe: LinearProbe | None, features: Features, labels: np.ndarray, val_idx: np.ndarray
+) -> tuple[float, float] | None:
+    """Validation loss and accuracy of the linear probe: the fine-tuning's starting model, whose head it is.
+
+    The starting model is the pretrained backbone with the probe as its head, so its validation scores are
+    the probe's on the pretrained features: a forward pass over the validation images saved. None
+    without a probe or validation images.
+    """
+    if probe is None or features.embeddings is None or len(val_idx) == 0:
+        return None
+    logits = probe.logits(features.embeddings[val_idx]).astype(np.float64)
+    log_probs = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    y = labels[val_idx]
+    loss = float(-log_probs[np.arange(len(y)), y].mean())
+    return loss, float((logits.argmax(1) == y).mean())
+
+
 def usable_recipe(train: TrainConfig, probe: LinearProbe | None) -> TrainConfig:
     """The recipe, with a random head when it asks for the probe but there are no pretrained features."""
     if train.head_init == "probe" and probe is None:

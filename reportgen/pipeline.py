@@ -27,7 +27,7 @@ from reportgen.config import RunConfig
 from reportgen.data import LoadedImages, load_probes, scan_dataset
 from reportgen.distributed import Ranks, barrier, gather_rows, load_images_on_node, process_group, ranks_from_env
 from reportgen.distributed import describe as describe_ranks
-from reportgen.features import fit_probe, pretrained_features, usable_recipe
+from reportgen.features import fit_probe, pretrained_features, probe_validation, usable_recipe
 from reportgen.gates import GateSpec, all_passed, check_gate_classes, parse_gates
 from reportgen.history import TrainingHistory
 from reportgen.model import ModelSpec, build_model, load_checkpoint
@@ -155,7 +155,7 @@ def _score(config: RunConfig, runtime: Runtime, ranks: Ranks, timer: _Timer, *, 
     history = None
     if config.checkpoint is None:
         with timer("train"):
-            history = _train(config, model, spec, images, splits, probe, runtime, ranks)
+            history = _train(config, model, spec, images, splits, probe, features, runtime, ranks)
     with timer("predict"):
         predictions = _predict(config, model, spec, images, splits, runtime, ranks)
     model_check = _check_model(predictions, features, probe, history) if ranks.is_main else None
@@ -216,16 +216,18 @@ def _train(
     images: LoadedImages,
     splits: np.ndarray,
     probe: LinearProbe | None,
+    features: Features,
     runtime: Runtime,
     ranks: Ranks,
 ) -> TrainingHistory:
+    val_idx = np.flatnonzero(splits == "val")
     return train_model(
         model,
         spec,
         images.pixels,
         images.labels,
         train_idx=np.flatnonzero(splits == "train"),
-        val_idx=np.flatnonzero(splits == "val"),
+        val_idx=val_idx,
         config=usable_recipe(config.train, probe),
         runtime=runtime,
         seed=config.seed,
@@ -233,6 +235,7 @@ def _train(
         probe=probe,
         progress=config.progress and ranks.is_main,
         ranks=ranks,
+        start=probe_validation(probe, features, images.labels, val_idx),
     )
 
 

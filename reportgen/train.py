@@ -37,12 +37,15 @@ def train_model(
     probe: LinearProbe | None = None,
     progress: bool = True,
     ranks: Ranks = ONE_PROCESS,
+    start: tuple[float, float] | None = None,
 ) -> TrainingHistory:
     """Fine-tune ``model`` in place on ``train_idx``; evaluate on ``val_idx`` after every epoch.
 
     With ``config.head_init == "probe"`` the new head starts from ``probe``; with ``config.keep ==
     "best"`` the model ends with the weights of the epoch of lowest validation loss, the starting model
     (epoch 0) included. Evaluation (and batch-norm recalibration) runs ``eval_batch_size`` images at a time.
+    ``start``, the starting model's validation loss and accuracy when already known (the linear probe's,
+    for a head started from it: :func:`reportgen.features.probe_validation`), saves a validation pass.
     Under torchrun (``ranks``) the model is wrapped in DistributedDataParallel and each rank takes a slice
     of every global batch (:func:`_train_one_epoch`) and of the validation images.
     """
@@ -60,7 +63,7 @@ def train_model(
             model, spec, criterion, pixels, labels, val_idx, runtime, batch_size=eval_batch_size, ranks=ranks
         )
 
-    start_loss, start_acc = validate()
+    start_loss, start_acc = validate() if start is None or config.head_init != "probe" else start
     best = _BestEpoch(model, start_loss) if config.keep == "best" and start_loss is not None else None
     history = []
     for epoch in range(1, config.epochs + 1):

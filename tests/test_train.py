@@ -170,3 +170,26 @@ def test_probe_head_init_starts_from_the_probe(tiny_model) -> None:
     after = run_model(model, spec, PIXELS, runtime, batch_size=32, progress=False).probs
     assert history.kept == 0 and history.epochs == ()
     assert np.allclose(after, probe.probs(features), atol=1e-4)
+
+
+def test_the_probes_validation_scores_are_the_starting_models(tiny_model) -> None:
+    from reportgen.analysis.probe import fit_linear_probe
+    from reportgen.features import probe_validation
+    from reportgen.model import NormalisedLinear
+    from reportgen.predictions import Features
+
+    model, spec = tiny_model
+    model.fc, spec = NormalisedLinear(8, 3), dataclasses.replace(spec, normalised_head=True)
+    runtime = resolve_runtime("cpu", "fp32")
+    features = run_model(model, spec, PIXELS, runtime, batch_size=32, embeddings=True, progress=False).embeddings
+    probe = fit_linear_probe(features[TRAIN_IDX], LABELS[TRAIN_IDX], num_classes=3, seed=0)
+    start = probe_validation(probe, Features(features), LABELS, VAL_IDX)
+    measured = _train(model, spec, TrainConfig(epochs=0, head_init="probe"), seed=0, probe=probe)
+    assert start is not None
+    assert start[0] == pytest.approx(measured.start_val_loss, rel=1e-4)
+    assert start[1] == measured.start_val_accuracy
+    seen = []  # a known start saves the validation pass
+    model.register_forward_pre_hook(lambda _m, _args: seen.append(1))
+    given = _train(model, spec, TrainConfig(epochs=0, head_init="probe"), seed=0, probe=probe, start=start)
+    assert (given.start_val_loss, given.start_val_accuracy) == start and not seen
+    assert probe_validation(None, Features(features), LABELS, VAL_IDX) is None
