@@ -165,3 +165,28 @@ def stamp_file(path: Path, size: float) -> None:
     """Rewrite the image at ``path`` with the patch (JPEG, quality 95)."""
     img = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
     path.write_bytes(jpeg_bytes(with_patch(img, size), 95))
+
+
+def synthetic_clusters(
+    n: int,
+    *,
+    classes: int = 20,
+    dims: int = 1280,
+    latent: int = 32,
+    spread: float = 0.7,
+    noise: float = 0.5,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, dims)`` float32 features of ``classes`` overlapping Gaussian clusters, and their labels.
+
+    Class centres (``spread`` times a standard normal) in a ``latent``-d space, unit normal scatter around
+    them, lifted linearly to ``dims`` dimensions, ``noise`` added, then a ReLU, as pooled features are.
+    The defaults' k-NN agreement in 1280-d is 0.76 (``embedding_map.py``).
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    centres = rng.normal(scale=spread, size=(classes, latent))
+    z = centres[labels] + rng.normal(size=(n, latent))
+    lift = rng.normal(size=(latent, dims)) / np.sqrt(latent)
+    x = np.maximum(z @ lift + rng.normal(scale=noise, size=(n, dims)), 0.0)
+    return x.astype(np.float32), labels

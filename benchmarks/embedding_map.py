@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import SHARED, load_features
+from _common import SHARED, load_features, synthetic_clusters
 
 from reportgen.analysis.embedding_map import MAX_POINTS, METHODS, embed_2d, stratified_sample
 from reportgen.data import scan_dataset
@@ -104,17 +104,6 @@ def _sets(args: argparse.Namespace):
     for n in args.synthetic:
         x, y = synthetic_clusters(n, seed=0)
         yield f"synthetic {n:,}", x, y
-
-
-def synthetic_clusters(n: int, *, classes: int = 20, dims: int = 1280, latent: int = 32, seed: int) -> tuple:
-    """``(n, dims)`` float32 features of ``classes`` overlapping Gaussian clusters, and their labels."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, classes, n)
-    centres = rng.normal(scale=0.7, size=(classes, latent))  # k-NN agreement in 1280-d: 0.76
-    z = centres[labels] + rng.normal(size=(n, latent))
-    lift = rng.normal(size=(latent, dims)) / np.sqrt(latent)
-    x = np.maximum(z @ lift + rng.normal(scale=0.5, size=(n, dims)), 0.0)  # ReLU-like, as pooled features
-    return x.astype(np.float32), labels
 
 
 def _parser() -> argparse.ArgumentParser:

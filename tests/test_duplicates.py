@@ -146,3 +146,17 @@ def test_real_photos_altered_copies_are_found_and_nothing_else():
     n = len(images.labels)
     assert {(p.idx_a, p.idx_b) for p in dups.pairs} == {(i, n + k) for k, i in enumerate(picks)}
     assert all(p.kind == "near" and not p.across_classes for p in dups.pairs)
+
+
+def test_faiss_index_path_finds_the_same_duplicates():
+    rng = np.random.default_rng(5)
+    emb = _unit(rng, 600, dim=24)
+    emb[100:103] = emb[7] + 0.02 * rng.normal(size=(3, 24))  # a group of four near copies
+    emb[400] = emb[250] + 0.02 * rng.normal(size=24)
+    labels = rng.integers(0, 3, 600)
+    splits = np.array(["train", "val", "test"])[rng.integers(0, 3, 600)]
+    exact = find_duplicates(_hashes(600), labels, emb, splits, threshold=THRESHOLD)
+    indexed = find_duplicates(_hashes(600), labels, emb, splits, threshold=THRESHOLD, index_from=0)
+    assert exact.n_near_pairs == 7 and exact.groups == ((7, 100, 101, 102), (250, 400))
+    assert [(p.idx_a, p.idx_b, p.leaks) for p in indexed.pairs] == [(p.idx_a, p.idx_b, p.leaks) for p in exact.pairs]
+    assert indexed.groups == exact.groups and indexed.leaks_by_splits == exact.leaks_by_splits

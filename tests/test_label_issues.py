@@ -195,3 +195,49 @@ def test_real_photos_clean_tier_holds_the_known_errors():
     listed = {images.rel_paths[s.image_idx] for s in issues.suspects}
     assert len(listed) <= 6
     assert {"steak/1524526.jpg", "sushi/1303005.jpg"} <= listed  # raw meat above wine bottles; orange chicken
+
+
+def test_large_set_path_on_principal_axes_still_finds_planted_flips():
+    # Forced (reduce_from=0) on a small set of 40-d blobs: fitted on their leading axes, the flips stay found.
+    x, y = _blobs(n_per_class=80, n_classes=4, dim=40, seed=2)
+    noisy, flipped = _flip(y, 16, 4)
+    full = cross_val_probs(x, noisy, folds=FOLDS, seed=0)
+    reduced = cross_val_probs(x, noisy, folds=FOLDS, seed=0, reduce_from=0)
+    assert reduced.shape == full.shape
+    np.testing.assert_allclose(reduced.sum(axis=1), 1.0, atol=1e-5)
+    assert (reduced.argmax(axis=1) == full.argmax(axis=1)).mean() > 0.95
+    listed = {s.image_idx for s in find_label_issues(noisy, reduced).suspects}
+    assert len(listed & flipped) >= 14 and len(listed - flipped) <= 3
+
+
+def test_principal_axes_keep_the_set_when_it_has_fewer_dimensions():
+    from reportgen.analysis.label_issues import REDUCED_DIMS, _principal_components
+
+    x = np.random.default_rng(0).normal(size=(50, 12))
+    z = _principal_components(x, REDUCED_DIMS)
+    assert z.shape == (50, 12) and z.dtype == np.float32
+    np.testing.assert_allclose(z @ z.T, (x - x.mean(0)) @ (x - x.mean(0)).T, atol=1e-3)  # a rotation
+
+
+@pytest.mark.parametrize("fit_rows", [1, 60])
+def test_large_set_path_started_from_a_few_rows_still_finds_planted_flips(fit_rows):
+    # Forced: each fold starts from fit_rows training rows (1: one per class is added), refined on all of them.
+    x, y = _blobs(n_per_class=80, n_classes=4, dim=40, seed=2)
+    noisy, flipped = _flip(y, 16, 4)
+    probs = cross_val_probs(x, noisy, folds=FOLDS, seed=0, reduce_from=0, fit_rows=fit_rows)
+    assert probs.shape == (320, 4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(
+        probs, cross_val_probs(x, noisy, folds=FOLDS, seed=0, reduce_from=0, fit_rows=fit_rows)
+    )
+    listed = {s.image_idx for s in find_label_issues(noisy, probs).suspects}
+    assert len(listed & flipped) >= 14 and len(listed - flipped) <= 3
+
+
+def test_large_set_path_is_out_of_sample_and_keeps_missing_classes():
+    x, y = _blobs(n_per_class=60, n_classes=2)
+    y = y.copy()
+    y[0] = 1  # a lone point labelled 1 inside class 0's cluster
+    probs = cross_val_probs(x, y, num_classes=3, folds=FOLDS, seed=0, reduce_from=0, fit_rows=20)
+    assert probs[0, 1] < 0.2
+    assert np.all(probs[:, 2] == 0)

@@ -3,7 +3,8 @@
 Exact duplicates share the SHA-256 of their file bytes. Near-duplicates are pairs whose embeddings
 (pooled pretrained-backbone features, L2-normalised) have a cosine similarity of at least a threshold
 (``--near-duplicate-threshold``, ``RunConfig.near_duplicate_threshold``, 0.90 by default), found with blocked
-matrix products (no Python loop over pairs).
+matrix products (no Python loop over pairs), or on large sets with a faiss index
+(:mod:`reportgen.analysis.neighbours`).
 
 How 0.90 was chosen — EfficientNet-Lite0 ImageNet embeddings (1280-d) of images decoded at 224 px:
 
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reportgen.analysis.neighbours import INDEX_FROM, similar_pairs
 from reportgen.data import SPLITS
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ def find_duplicates(
     threshold: float,
     block_size: int = 1024,
     max_pairs: int = 500,
+    index_from: int = INDEX_FROM,
 ) -> Duplicates:
     """Find exact duplicates by file hash and near-duplicates by embedding cosine similarity.
 
@@ -85,6 +88,8 @@ def find_duplicates(
         threshold: cosine similarity at or above which two images are near-duplicates (see module docstring).
         block_size: rows per matrix-product block; memory is about ``block_size * N * 4`` bytes.
         max_pairs: most pairs listed; the counts always cover every pair.
+        index_from: from this many images near-duplicates are sought with a faiss index, not every pair
+            (:data:`reportgen.analysis.neighbours.INDEX_FROM`).
 
     Returns:
         The pairs, their counts by kind, class and split, and the duplicate groups.
@@ -98,7 +103,7 @@ def find_duplicates(
     ):
         raise ValueError("`hashes`, `labels`, `embeddings` and `splits` must describe the same N images")
     exact = _exact_pairs(hashes)
-    near_a, near_b, near_sim = _near_pairs(embeddings, threshold, block_size)
+    near_a, near_b, near_sim = _near_pairs(embeddings, threshold, block_size, index_from)
     near_a, near_b, near_sim = _drop_exact(near_a, near_b, near_sim, exact)
     ia = np.concatenate([exact[:, 0], near_a])
     ib = np.concatenate([exact[:, 1], near_b])
@@ -117,22 +122,12 @@ def _exact_pairs(hashes: Sequence[str]) -> np.ndarray:
 
 
 def _near_pairs(
-    embeddings: np.ndarray | None, threshold: float, block_size: int
+    embeddings: np.ndarray | None, threshold: float, block_size: int, index_from: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Index pairs ``a < b`` with cosine >= ``threshold``, one block of rows against the rest at a time."""
+    """Index pairs ``a < b`` with cosine >= ``threshold`` (:func:`reportgen.analysis.neighbours.similar_pairs`)."""
     if embeddings is None or len(embeddings) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-    z = _unit_rows(embeddings)
-    found_a, found_b, found_sim = [], [], []
-    for start in range(0, len(z), block_size):
-        stop = min(start + block_size, len(z))
-        sims = z[start:stop] @ z[start:].T  # (B, N - start): this block against itself and later rows
-        rows, cols = np.nonzero(sims >= threshold)
-        keep = cols > rows  # column offset equals row offset on the diagonal; keep a < b only
-        found_a.append(rows[keep] + start)
-        found_b.append(cols[keep] + start)
-        found_sim.append(sims[rows[keep], cols[keep]])
-    return np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_sim)
+    return similar_pairs(_unit_rows(embeddings), threshold, block_size=block_size, index_from=index_from)
 
 
 def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
