@@ -17,6 +17,7 @@ from conftest import EXAMPLE, make_dataset, subset
 
 from reportgen.data import load_images, scan_dataset
 from reportgen.distributed import Ranks
+from reportgen.output import MARKER
 
 TESTS = Path(__file__).resolve().parent
 FAST = ["--no-cam", "--no-pdf", "-q"]
@@ -81,12 +82,14 @@ def test_a_failing_rank_ends_the_run_and_publishes_nothing(tmp_path: Path) -> No
     data = subset(EXAMPLE, tmp_path / "clothing", per_class=4)
     out = tmp_path / "out"
     out.mkdir()
+    (out / MARKER).write_text("{}")  # an earlier report of reportgen's, which a run may replace
     (out / "earlier.txt").write_text("the previous report")
     script = str(TESTS / "torchrun_failing_rank.py")
     result = _run([*_torchrun(), script, "run", str(data), "--out", str(out), *FAST])
     assert result.returncode != 0
     assert "rank 1: planted failure: rank 1 cannot read its images" in result.stderr
-    assert [p.name for p in out.iterdir()] == ["earlier.txt"]  # the earlier output is untouched
+    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "earlier.txt"])  # the earlier output is untouched
+    assert "output folder" not in result.stderr  # rank 0 stopped because rank 1 failed, not for its own reasons
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no staging folder left
 
 

@@ -14,6 +14,6 @@ if os.environ.get("RANK") == "1":
     def _unreadable(*_args: object, **_kwargs: object) -> None:
         raise DataError("planted failure: rank 1 cannot read its images")
 
-    pipeline.load_images = _unreadable
+    pipeline.load_images_on_node = _unreadable
 
 main()
