@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 from reportgen.config import DEVICE_BATCH_SIZES, AugmentConfig
 from reportgen.errors import ReportgenError
 from reportgen.model import ModelSpec
-from reportgen.workers import prefetch
+from reportgen.workers import prefetch, usable_cores
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def resolve_runtime(
         dev = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(dev)
     if dev.type == "cpu":
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // local_world))
+        torch.set_num_threads(usable_cores())  # this process's share of the machine's cores (LOCAL_WORLD_SIZE)
     eval_dtype, train_dtype = _dtypes(dev, precision)
     sizes = DEVICE_BATCH_SIZES[dev.type]
     return Runtime(

@@ -226,13 +226,14 @@ def _train_one_epoch(
     _set_batchnorm_mode(model, config.batchnorm)
     order = train_idx[torch.randperm(len(train_idx), generator=sgd.generator).numpy()]
     batches = [np.sort(batch) for batch in _chunks(order, config.batch_size)]
-    mine = [batch[ranks.shard(len(batch))] for batch in batches]  # this rank's slice of each batch
+    parts = [ranks.shard(len(batch)) for batch in batches]  # this rank's slice of each batch
+    mine = [batch[part] for batch, part in zip(batches, parts, strict=True)]
     sums = [0.0, 0.0]  # this rank's summed loss and correct predictions
     bar = tqdm(batches, desc=f"Epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False)
-    for batch, part, x_part in zip(bar, mine, unit_batches(pixels, mine, runtime), strict=True):
-        rand = augment_draws(len(batch), sgd.generator)
-        x = augment(x_part, config.augment, rand[ranks.shard(len(batch))])
-        y = torch.from_numpy(labels[part]).to(runtime.device)
+    for batch, part, x_part in zip(bar, parts, unit_batches(pixels, mine, runtime), strict=True):
+        rand = augment_draws(len(batch), sgd.generator)  # drawn for the whole batch on every rank
+        x = augment(x_part, config.augment, rand[part])
+        y = torch.from_numpy(labels[batch[part]]).to(runtime.device)
         with autocast(runtime, runtime.train_dtype):
             logits = model(normalise(x, spec, runtime))
             loss_sum = sgd.criterion(logits.float(), y)
