@@ -12,9 +12,11 @@ The sets are made from ``--data`` (default: the shared food101-pss photos, else 
 default but ``--epochs`` in a child process; the table gives the seconds each stage's timer recorded
 (``results.json`` ``timings``), the child's peak resident memory and the stage that set it, and each
 stage's growth exponent k (least squares of log seconds on log images: seconds ~ images**k). Below the
-size table: the training stage's images/s (training images x epochs / stage seconds, the validation
-passes included), one epoch of the training loop alone, and a bare forward+backward loop of the same
-model and batch in the same process (``_common.training_rates``).
+size table, training images/s (``_common.training_rates``): the run's training stage (training images x
+epochs / stage seconds, validation passes included), and, measured back to back in one process after the
+run, one training epoch with its validation pass, the training loop alone and a bare forward+backward loop
+of the same model and batch. Issue 12 asks the epoch for at least 85 % of the bare loop; the stage figure
+is timed minutes away from the bare loop, so machine load moves it more.
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 from _common import PRODUCT, REPO_EXAMPLE, SHARED, training_rates
 from synthetic import link_set, make_pool, source_photos
 
+MIN_TRAINING_SHARE = 85  # issue 12: a training epoch runs at >= this % of the bare loop's images/s
 MAX_EXPONENT = 1.1  # issue 12: every stage but copy search grows at most this fast in the number of images
 EXEMPT = {"duplicates": "copy search"}  # stages the criterion leaves out
 NOISE_SECONDS = 0.1  # a stage this short at every size has an exponent of timer noise
@@ -114,7 +117,7 @@ def run_child(data: Path, out: Path, result: Path, *, epochs: int, rate_images: 
         "load": os.getloadavg()[0],  # the 1-minute load average as the run ended: other work slows it
     }
     if rate_images:
-        figures["loop"], figures["bare"] = training_rates(scan_dataset(data), images=rate_images)
+        figures["rates"] = asdict(training_rates(scan_dataset(data), images=rate_images))
     result.write_text(json.dumps(figures), encoding="utf-8")
 
 
@@ -154,18 +157,24 @@ def format_table(axis: str, points: Sequence[int], runs: Sequence[dict], *, verd
 
 
 def format_training(points: Sequence[int], runs: Sequence[dict]) -> str:
-    """Training images/s of each run's stage and loop next to the bare forward+backward loop."""
+    """Training images/s of each run's stage, of an epoch and of the loop next to the bare loop."""
     stage = [r["train_images"] * r["epochs"] / max(r["timings"].get("train", 0.0), TIME_FLOOR) for r in runs]
+    rates = [r["rates"] for r in runs]
+    share = [100 * r["epoch"] / r["bare"] for r in rates]
     rows = [
         ("train images", [r["train_images"] for r in runs], "9d"),
         ("stage img/s", stage, "9.1f"),
-        ("loop img/s", [r["loop"] for r in runs], "9.1f"),
-        ("bare img/s", [r["bare"] for r in runs], "9.1f"),
-        ("stage/bare %", [100 * s / r["bare"] for s, r in zip(stage, runs, strict=True)], "9.0f"),
-        ("loop/bare %", [100 * r["loop"] / r["bare"] for r in runs], "9.0f"),
+        ("epoch img/s", [r["epoch"] for r in rates], "9.1f"),
+        ("loop img/s", [r["loop"] for r in rates], "9.1f"),
+        ("bare img/s", [r["bare"] for r in rates], "9.1f"),
+        ("epoch/bare %", share, "9.0f"),
+        ("loop/bare %", [100 * r["loop"] / r["bare"] for r in rates], "9.0f"),
+        ("stage/bare %", [100 * s / r["bare"] for s, r in zip(stage, rates, strict=True)], "9.0f"),
     ]
     lines = [f"training ({runs[0]['epochs']} epoch(s); stage = training images x epochs / train seconds)"]
     lines += [f"{name:14s}" + "".join(format(v, fmt) for v in values) for name, values, fmt in rows]
+    verdict = "ok" if min(share) >= MIN_TRAINING_SHARE else "not met"
+    lines.append(f"epoch >= {MIN_TRAINING_SHARE} % of the bare loop at every size: {verdict}")
     return "\n".join(lines)
 
 

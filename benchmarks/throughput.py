@@ -1,11 +1,12 @@
 """Print the throughput of reportgen's heavy stages on this machine (images per second).
 
 Usage: ``python benchmarks/throughput.py [--model efficientnet_lite0] [--data DIR]``. Compares the
-choices the pipeline makes (channels_last, bf16 inference, frozen-parameter Grad-CAM) with the plain
-alternatives, so a change of default can be justified by figures, not guesses. Each figure times the stage
-function a run calls (``load_images``, ``run_model``, ``train_model``, ``compute_cams``) at the run's batch
-sizes; the runtimes other than the one ``resolve_runtime`` picks, and Grad-CAM one image per call, are
-variants a run does not use, measured for comparison.
+choices the pipeline makes (channels_last, bf16 inference, batch-norm folded for inference,
+frozen-parameter Grad-CAM) with the plain alternatives, so a change of default can be justified by
+figures, not guesses. Each figure times the stage function a run calls (``load_images``, ``run_model``,
+``train_model``, ``compute_cams``) at the run's batch sizes; the runtimes other than the one
+``resolve_runtime`` picks, and Grad-CAM one image per call, are variants a run does not use, measured
+for comparison.
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ def main() -> None:
     batch = base.eval_batch_size
     for name, runtime in _variants(base).items():
         ips = _timed(lambda r=runtime: run_model(model, spec, pixels, r, batch_size=batch, progress=False), len(pixels))
+        print(f"inference, batch {batch}, {name:30s}: {ips:7.1f} img/s")
+    for fold in (False, True):
+        ips = _timed(
+            lambda f=fold: run_model(model, spec, pixels, base, batch_size=batch, fold_batchnorm=f, progress=False),
+            len(pixels),
+        )
+        name = "batch-norm folded" if fold else "batch-norm layers kept"
         print(f"inference, batch {batch}, {name:30s}: {ips:7.1f} img/s")
     # one epoch of `--recipe example`: its new random head needs no linear probe (the default recipe's does)
     one_epoch = dataclasses.replace(RECIPES["example"], epochs=1)

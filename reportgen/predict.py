@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from reportgen.fold import folded_copy
 from reportgen.model import ModelSpec
 from reportgen.runtime import Runtime, autocast, normalise, unit_batches
 
@@ -32,13 +33,19 @@ def run_model(
     *,
     batch_size: int,
     embeddings: bool = False,
+    fold_batchnorm: bool = True,
     desc: str = "Predicting",
     progress: bool = True,
 ) -> Outputs:
-    """Run ``model`` in eval mode over ``(N, S, S, 3)`` uint8 ``pixels``."""
+    """Run ``model`` in eval mode over ``(N, S, S, 3)`` uint8 ``pixels``.
+
+    With ``fold_batchnorm`` the pass runs on a copy with batch-norm folded (:func:`~reportgen.fold.folded_copy`).
+    """
     model.eval().to(
         runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format
     )
+    if fold_batchnorm:
+        model = folded_copy(model, spec.image_size)
     captured: list[torch.Tensor] = []
     hook = None
     if embeddings:

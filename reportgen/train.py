@@ -15,6 +15,7 @@ from tqdm import tqdm
 from reportgen.analysis.probe import LinearProbe
 from reportgen.config import TrainConfig
 from reportgen.distributed import ONE_PROCESS, Ranks, all_sum
+from reportgen.fold import folded_copy
 from reportgen.history import EpochStats, TrainingHistory
 from reportgen.model import ModelSpec, head_parameters
 from reportgen.runtime import Runtime, augment, augment_draws, autocast, normalise, unit_batches
@@ -262,11 +263,13 @@ def evaluate_loss(
 ) -> tuple[float | None, float | None]:
     """Mean loss and accuracy of ``model`` on images ``idx``, or ``(None, None)`` for no images.
 
-    Under torchrun each rank evaluates its shard of ``idx`` and the sums are added up.
+    Under torchrun each rank evaluates its shard of ``idx`` and the sums are added up. The pass runs on a
+    copy with batch-norm folded (:func:`~reportgen.fold.folded_copy`).
     """
     if len(idx) == 0:
         return None, None
     model.eval()
+    model = folded_copy(model, spec.image_size)
     mine = idx[ranks.shard(len(idx))]
     sums = [0.0, 0.0]  # summed loss, correct predictions
     with torch.inference_mode(), autocast(runtime, runtime.eval_dtype):

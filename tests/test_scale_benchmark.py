@@ -15,7 +15,7 @@ from reportgen.data import scan_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the benchmarks import as scripts do
 
-from scale import exponent_verdict, growth_exponent  # noqa: E402
+from scale import exponent_verdict, format_training, growth_exponent  # noqa: E402
 from synthetic import link_set, make_pool, source_photos, variant  # noqa: E402
 
 
@@ -39,6 +39,18 @@ def test_exponent_verdict_exempts_copy_search_and_names_noise() -> None:
     assert exponent_verdict("train", 1.3, [1.0, 2.5]) == "> 1.1"
     assert exponent_verdict("scan", 1.3, [0.01, 0.03]).endswith("noise)")
     assert exponent_verdict("duplicates", 2.0, [1.0, 4.0]).startswith("exempt")
+
+
+def _run(epoch: float, bare: float) -> dict:
+    rates = {"loop": bare, "epoch": epoch, "bare": bare}
+    return {"train_images": 600, "epochs": 1, "timings": {"train": 60.0}, "rates": rates}
+
+
+def test_training_table_judges_the_epoch_against_the_bare_loop() -> None:
+    table = format_training([1000, 2000], [_run(9.0, 10.0), _run(8.6, 10.0)])
+    assert "epoch/bare %         90       86" in table and table.endswith("at every size: ok")
+    assert "stage img/s        10.0     10.0" in table  # 600 images x 1 epoch / 60 s
+    assert format_training([1000, 2000], [_run(9.0, 10.0), _run(8.4, 10.0)]).endswith("at every size: not met")
 
 
 def test_variant_is_a_jittered_crop_and_seeded() -> None:
