@@ -25,26 +25,26 @@ TOLERANCE = 1e-3  # largest output difference, relative to the largest output, a
 def folded_copy(model: nn.Module, image_size: int) -> nn.Module:
     """An eval-mode copy of ``model`` with batch-norm folded into convolutions; ``model`` when nothing folds.
 
-    The conv → batch-norm pairs are found by running one image (a batch-norm layer whose input is exactly
-    a convolution's output). The copy is checked against ``model`` on two random images; a copy that
-    differs by more than :data:`TOLERANCE` is dropped, with a log line, and ``model`` is returned.
+    The conv → batch-norm pairs are found by running one random image (a batch-norm layer whose input is
+    exactly a convolution's output), and the copy is checked on the same image: a copy whose output differs
+    by more than :data:`TOLERANCE` is dropped, with a log line, and ``model`` is returned. Two passes of one
+    image in all, so that a validation pass per epoch can afford it.
     """
     if not any(_foldable(module) for module in model.modules()):
         return model
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    probe = torch.rand(2, 3, image_size, image_size, generator=torch.Generator().manual_seed(0)).to(device)
-    pairs = _conv_bn_pairs(model, probe[:1])
+    probe = torch.rand(1, 3, image_size, image_size, generator=torch.Generator().manual_seed(0)).to(device)
+    pairs, want = _conv_bn_pairs(model, probe)
+    model.train(was_training)
     if not pairs:
-        model.train(was_training)
         return model
-    folded = copy.deepcopy(model)
+    folded = copy.deepcopy(model).eval()
     for conv_name, bn_name in pairs:
         _fold(folded, conv_name, bn_name)
     with torch.inference_mode():
-        want, got = model(probe).float(), folded(probe).float()
-    model.train(was_training)
+        got = folded(probe).float()
     error = float((want - got).abs().max() / want.abs().max().clamp_min(1e-12))
     if not error <= TOLERANCE:
         logger.info("batch-norm folding changed outputs by %.2g (relative); inference uses the model as is", error)
@@ -52,8 +52,12 @@ def folded_copy(model: nn.Module, image_size: int) -> nn.Module:
     return folded
 
 
-def _conv_bn_pairs(model: nn.Module, image: torch.Tensor) -> list[tuple[str, str]]:
-    """(convolution, batch-norm) module names where the batch-norm layer takes the convolution's output."""
+def _conv_bn_pairs(model: nn.Module, image: torch.Tensor) -> tuple[list[tuple[str, str]], torch.Tensor]:
+    """The model's pairs and its output for ``image``.
+
+    A pair is the (convolution, batch-norm) module names where the batch-norm layer takes exactly the
+    convolution's output.
+    """
     outputs: list[tuple[str, torch.Tensor]] = []  # every convolution's output, kept alive so ids stay unique
     pairs: list[tuple[str, str]] = []
 
@@ -68,11 +72,11 @@ def _conv_bn_pairs(model: nn.Module, image: torch.Tensor) -> list[tuple[str, str
             hooks.append(module.register_forward_pre_hook(lambda _m, inputs, name=name: note_input(name, inputs[0])))
     try:
         with torch.inference_mode():
-            model(image)
+            output = model(image).float()
     finally:
         for hook in hooks:
             hook.remove()
-    return pairs
+    return pairs, output
 
 
 def _foldable(module: nn.Module) -> bool:
