@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/scale.py                        # sizes 1000,2000,5000,10000; classes 3,6,12,24 at 1000 (~30 min)
+    python benchmarks/scale.py                        # sizes 1000,2000,5000,10000; classes 3,6,12,24 at 1000 (~75 min)
     python benchmarks/scale.py --sizes 500,1000,2000 --classes 3,6,12 --class-images 500   # make benchmark
     python benchmarks/scale.py --quick                # smoke run: sizes 200,400, classes 3,6 at 200 images
 
