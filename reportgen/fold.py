@@ -2,7 +2,7 @@
 
 In eval mode a batch-norm layer is a fixed per-channel scale and shift, so it can be folded into the
 weights and bias of the convolution before it: one pass over the activations less per layer. On this
-project's 2-core CPU that makes EfficientNet-Lite0 inference 30-40 % faster (``benchmarks/throughput.py``),
+project's 2-core CPU that makes EfficientNet-Lite0 inference 25-40 % faster (``benchmarks/throughput.py``),
 and it changes the outputs only by float rounding. Used for the passes that neither train nor take
 gradients (features, validation, predictions), on a copy, never on the model being trained or saved.
 Training keeps the layers: folding them would change what the optimiser steps. Grad-CAM keeps them too:
