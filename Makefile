@@ -32,8 +32,9 @@ test: install ## Run the whole test suite (real-photo tests skip when ../shared 
 test-fast: install ## Run the tests without the end-to-end ones.
 	$(BIN)/pytest -m "not e2e"
 
-lint: install ## Check style with ruff.
+lint: install ## Check style with ruff and the layers (import-linter contracts in pyproject.toml).
 	$(BIN)/ruff check reportgen tests benchmarks
+	$(BIN)/lint-imports
 
 benchmark: install ## Stage seconds, peak memory and growth exponents vs images and classes (SCALE_ARGS); stage img/s.
 	$(BIN)/python benchmarks/scale.py $(SCALE_ARGS)

@@ -16,15 +16,15 @@ from PIL import Image, ImageOps
 
 from reportgen.analysis.label_issues import cross_val_probs
 from reportgen.config import RunConfig, TrainConfig
-from reportgen.data import DatasetScan, LoadedImages, load_images
+from reportgen.data.dataset import DatasetScan, LoadedImages, load_images
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from reportgen.history import TrainingHistory
-    from reportgen.model import ModelSpec
-    from reportgen.predictions import Features
-    from reportgen.runtime import Runtime
+    from reportgen.model.backbones import ModelSpec
+    from reportgen.model.history import TrainingHistory
+    from reportgen.model.predictions import Features
+    from reportgen.model.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -36,10 +36,10 @@ def load_features(scan: DatasetScan, runtime: Runtime) -> tuple[LoadedImages, Fe
     """Decode a set and compute its pretrained features as a run does; the seconds of the features pass.
 
     The default backbone and weights, decoded at its input size, then the pipeline's features stage
-    (:func:`reportgen.features.pretrained_features`) with the run's evaluation batch size.
+    (:func:`reportgen.model.features.pretrained_features`) with the run's evaluation batch size.
     """
-    from reportgen.features import pretrained_features
-    from reportgen.model import build_model
+    from reportgen.model.backbones import build_model
+    from reportgen.model.features import pretrained_features
 
     model, spec = build_model(PRODUCT.model, len(scan.class_names), PRODUCT.weights)
     images = load_images(scan, spec.image_size, progress=False)
@@ -89,9 +89,9 @@ def training_rates(scan: DatasetScan, *, images: int = 200) -> TrainingRates:
     same size, memory layout and batch-norm mode, as many steps; it runs before and after the others, on
     the same model, and counts the mean of the two, so that a change of machine load shows as a gap.
     """
-    from reportgen.model import build_model
-    from reportgen.runtime import resolve_runtime
-    from reportgen.train import train_model
+    from reportgen.model.backbones import build_model
+    from reportgen.model.runtime import resolve_runtime
+    from reportgen.model.train import train_model
 
     runtime = resolve_runtime(PRODUCT.device, PRODUCT.precision)
     recipe = dataclasses.replace(PRODUCT.train, epochs=1, head_init="random")  # no linear probe to fit first
@@ -135,7 +135,7 @@ def bare_loop_rate(
     """Images/s of forward, loss, backward and SGD step on one fixed random batch (after two warm-up steps)."""
     import torch
 
-    from reportgen.runtime import autocast
+    from reportgen.model.runtime import autocast
 
     layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
     model.to(runtime.device, memory_format=layout)

@@ -36,8 +36,8 @@ import numpy as np
 from _common import SHARED
 from PIL import Image
 
-from reportgen.data import DatasetScan, decode_files, load_images, scan_dataset
-from reportgen.workers import usable_cores
+from reportgen.data.dataset import DatasetScan, decode_files, load_images, scan_dataset
+from reportgen.data.workers import usable_cores
 
 DISTINCT_FILES = 500  # synthetic set: distinct JPEGs, repeated under new names up to the count asked for
 CLASSES = 10

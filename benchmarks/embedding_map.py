@@ -31,8 +31,8 @@ import numpy as np
 from _common import SHARED, load_features, synthetic_clusters
 
 from reportgen.analysis.embedding_map import MAX_POINTS, METHODS, embed_2d, stratified_sample
-from reportgen.data import scan_dataset
-from reportgen.runtime import resolve_runtime
+from reportgen.data.dataset import scan_dataset
+from reportgen.model.runtime import resolve_runtime
 
 NEIGHBOURS = 10
 

@@ -24,15 +24,15 @@ from PIL import Image
 from reportgen.analysis.extremes import find_extremes
 from reportgen.analysis.metrics import compute_metrics
 from reportgen.analysis.shortcuts import ShortcutThresholds
-from reportgen.audit import Audit, LabelCheck, ShortcutCheck, ShortcutClass
-from reportgen.build import build_report, class_sections
+from reportgen.assemble.report import build_report, class_sections
 from reportgen.config import RunConfig
-from reportgen.figures import draw_report_figures
-from reportgen.gallery import THUMB_SIDE
-from reportgen.predictions import Predictions
+from reportgen.model.predictions import Predictions
+from reportgen.render.assets import THUMB_SIDE
+from reportgen.render.figures import draw_report_figures
 from reportgen.render.html import print_page, render_html
 from reportgen.render.pdf import render_pdf
 from reportgen.report import ClassSection, DatasetSummary, GalleryImage, ModelSummary, Report, RunInfo
+from reportgen.report.audit import Audit, LabelCheck, ShortcutCheck, ShortcutClass
 
 PER_CLASS = {"train": 30, "val": 10, "test": 12}
 WRONG = 0.3  # share of test images given a random wrong class

@@ -31,7 +31,7 @@ from _common import SHARED, label_probs, load_features
 
 from reportgen.analysis.label_issues import find_label_issues
 from reportgen.analysis.outliers import find_outliers
-from reportgen.data import scan_dataset
+from reportgen.data.dataset import scan_dataset
 
 SETS = ("food9-64px", "clothing-mini", "food101-pss")
 GUESTS = {"food9-64px": "clothing-mini", "clothing-mini": "food101-pss", "food101-pss": "clothing-mini"}
@@ -69,7 +69,7 @@ def _features(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     if cache.exists():
         saved = np.load(cache)
         return saved["x"], saved["y"], tuple(str(p) for p in saved["paths"])
-    from reportgen.runtime import resolve_runtime
+    from reportgen.model.runtime import resolve_runtime
 
     images, features, _ = load_features(scan, resolve_runtime("cpu"))
     x = features.embeddings

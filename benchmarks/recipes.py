@@ -3,10 +3,10 @@
 For each data set and seed (the seed drives the split, the augmentation and the training, as in a run):
 
 * ``probe`` — logistic regression (C = 10) on L2-normalised pretrained features, fitted on the training
-  split only: the run's own stages (:func:`reportgen.features.pretrained_features`,
-  :func:`reportgen.features.fit_probe`), the model check's reference and the default recipe's starting head;
+  split only: the run's own stages (:func:`reportgen.model.features.pretrained_features`,
+  :func:`reportgen.model.features.fit_probe`), the model check's reference and the default recipe's starting head;
 * each recipe asked for (``--recipes``): the pipeline's own ``train_model`` on the same split, from the same
-  probe (:func:`reportgen.features.usable_recipe`), seeded and built as a run builds its model.
+  probe (:func:`reportgen.model.features.usable_recipe`), seeded and built as a run builds its model.
 
 Usage::
 
@@ -33,14 +33,13 @@ import torch
 from _common import PRODUCT, REPO_EXAMPLE, SHARED, load_features
 
 from reportgen.config import RECIPES, TrainConfig
-from reportgen.data import scan_dataset
-from reportgen.features import fit_probe, usable_recipe
-from reportgen.model import build_model
-from reportgen.pipeline import seed_everything
-from reportgen.predict import run_model
-from reportgen.runtime import resolve_runtime
-from reportgen.splits import split_dataset
-from reportgen.train import train_model
+from reportgen.data.dataset import scan_dataset
+from reportgen.data.splits import split_dataset
+from reportgen.model.backbones import build_model
+from reportgen.model.features import fit_probe, usable_recipe
+from reportgen.model.predict import run_model
+from reportgen.model.runtime import resolve_runtime, seed_everything
+from reportgen.model.train import train_model
 
 
 def main() -> None:

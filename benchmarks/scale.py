@@ -93,7 +93,7 @@ def _peak_kib() -> int:
 def run_child(data: Path, out: Path, result: Path, *, epochs: int, rate_images: int) -> None:
     """In the child process: one run with every default but ``epochs``; its figures as JSON in ``result``."""
     from reportgen.config import RECIPES
-    from reportgen.data import scan_dataset
+    from reportgen.data.dataset import scan_dataset
     from reportgen.pipeline import run
 
     marks = _PeakByStage()

@@ -16,7 +16,7 @@ import numpy as np
 from _common import jpeg_bytes
 from PIL import Image, ImageEnhance, ImageOps
 
-from reportgen.data import scan_dataset
+from reportgen.data.dataset import scan_dataset
 
 CROP_AREA = (0.35, 1.0)  # share of the photo a crop keeps
 CROP_ASPECT = (3 / 4, 4 / 3)  # width / height of a crop

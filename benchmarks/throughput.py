@@ -23,11 +23,11 @@ from _common import REPO_EXAMPLE
 
 from reportgen.analysis.cams import compute_cams
 from reportgen.config import RECIPES
-from reportgen.data import load_images, scan_dataset
-from reportgen.model import build_model
-from reportgen.predict import run_model
-from reportgen.runtime import Runtime, resolve_runtime
-from reportgen.train import train_model
+from reportgen.data.dataset import load_images, scan_dataset
+from reportgen.model.backbones import build_model
+from reportgen.model.predict import run_model
+from reportgen.model.runtime import Runtime, resolve_runtime
+from reportgen.model.train import train_model
 
 
 def _timed(fn: Callable[[], object], n_images: int, repeats: int = 2) -> float:

@@ -46,14 +46,14 @@ from reportgen.analysis.health import check_health
 from reportgen.analysis.label_issues import find_label_issues
 from reportgen.analysis.shortcuts import find_shortcuts
 from reportgen.config import RECIPES
-from reportgen.data import LoadedImages, decode_image, load_images, scan_dataset
-from reportgen.model import ModelSpec, build_model
+from reportgen.data.dataset import LoadedImages, decode_image, load_images, scan_dataset
+from reportgen.data.splits import split_dataset
+from reportgen.model.backbones import ModelSpec, build_model
+from reportgen.model.predict import run_model
+from reportgen.model.predictions import Predictions, maps_by_class
+from reportgen.model.runtime import Runtime, resolve_runtime
+from reportgen.model.train import train_model
 from reportgen.narrative.audit import calibration_text, shortcut_reason
-from reportgen.predict import run_model
-from reportgen.predictions import Predictions, maps_by_class
-from reportgen.runtime import Runtime, resolve_runtime
-from reportgen.splits import split_dataset
-from reportgen.train import train_model
 
 
 def main() -> None:

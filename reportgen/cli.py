@@ -20,7 +20,7 @@ from reportgen import __version__
 from reportgen.config import RECIPES, FieldPath, OptionField, RunConfig, TrainConfig, option_fields, with_settings
 from reportgen.configfile import apply_config_file, require_options
 from reportgen.errors import ReportgenError
-from reportgen.output import request_stop
+from reportgen.render.output import request_stop
 
 logger = logging.getLogger("reportgen")
 
@@ -227,7 +227,7 @@ def _install_sigterm_handler() -> None:
 def download_example(dest: Path, url: str | None) -> None:
     """Download and unpack the MathWorks example's 978 food photos (9 classes) into DEST."""
     _configure_logging(0, False)
-    from reportgen.example import EXAMPLE_FOOD_URL, download_dataset
+    from reportgen.data.example import EXAMPLE_FOOD_URL, download_dataset
 
     try:
         root = download_dataset(url or EXAMPLE_FOOD_URL, dest)

@@ -8,37 +8,38 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from reportgen.analysis.attention import parse_class_limit
 from reportgen.analysis.model_check import ModelCheck, check_predictions
-from reportgen.analysis.probe import LinearProbe
-from reportgen.baseline import load_baseline
+from reportgen.compare.baseline import load_baseline
+from reportgen.compare.gates import GateSpec, all_passed, check_gate_classes, parse_gates
 from reportgen.config import RunConfig
-from reportgen.data import LoadedImages, load_probes, scan_dataset
-from reportgen.distributed import Ranks, barrier, gather_rows, load_images_on_node, process_group, ranks_from_env
-from reportgen.distributed import describe as describe_ranks
-from reportgen.features import fit_probe, pretrained_features, probe_validation, usable_recipe
-from reportgen.gates import GateSpec, all_passed, check_gate_classes, parse_gates
-from reportgen.history import TrainingHistory
-from reportgen.model import ModelSpec, build_model, load_checkpoint
-from reportgen.output import staged_output, stop_requested
-from reportgen.predict import run_model
-from reportgen.predictions import Features, Predictions
+from reportgen.data.dataset import LoadedImages, load_probes, scan_dataset
+from reportgen.data.splits import split_dataset
+from reportgen.model.backbones import ModelSpec, build_model, load_checkpoint
+from reportgen.model.distributed import Ranks, barrier, gather_rows, load_images_on_node, process_group, ranks_from_env
+from reportgen.model.distributed import describe as describe_ranks
+from reportgen.model.features import fit_probe, pretrained_features, probe_validation, usable_recipe
+from reportgen.model.history import TrainingHistory
+from reportgen.model.predict import run_model
+from reportgen.model.predictions import Features, Predictions
+from reportgen.model.probe import LinearProbe
+from reportgen.model.runtime import Runtime, resolve_runtime, seed_everything
+from reportgen.model.train import train_model
+from reportgen.render.output import staged_output, stop_requested
 from reportgen.report import Report
-from reportgen.report_stages import Scored, write_report
-from reportgen.runtime import Runtime, resolve_runtime
-from reportgen.splits import split_dataset
-from reportgen.train import train_model
+from reportgen.stages import Scored, write_report
+
+if TYPE_CHECKING:  # the model is passed between stages; torch itself is the model layer's
+    from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +71,11 @@ class _Timer:
         self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch; the split and training take their own generators from ``seed`` too."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def run(config: RunConfig) -> RunOutcome | None:
     """Audit ``config.data_dir`` and write everything to ``config.out_dir``.
 
     Under torchrun every rank scores its shard and trains its slice of each batch; rank 0 alone writes
-    the report and returns the outcome, the other ranks return None (see ``reportgen.distributed``).
+    the report and returns the outcome, the other ranks return None (see ``reportgen.model.distributed``).
     """
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     timer = _Timer()

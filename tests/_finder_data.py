@@ -22,16 +22,16 @@ def shared_set(name: str) -> Path:
 @lru_cache(maxsize=4)
 def loaded(name: str):
     """Every image of a shared set, decoded at 224 px like the pipeline."""
-    from reportgen.data import load_images, scan_dataset
+    from reportgen.data.dataset import load_images, scan_dataset
 
     return load_images(scan_dataset(shared_set(name)), 224, progress=False)
 
 
 def embed(pixels: np.ndarray, num_classes: int) -> np.ndarray:
     """Pretrained EfficientNet-Lite0 embeddings (the new head's inputs) of ``(N, 224, 224, 3)`` pixels."""
-    from reportgen.model import build_model
-    from reportgen.predict import run_model
-    from reportgen.runtime import resolve_runtime
+    from reportgen.model.backbones import build_model
+    from reportgen.model.predict import run_model
+    from reportgen.model.runtime import resolve_runtime
 
     model, spec = build_model("efficientnet_lite0", num_classes, "DEFAULT")
     return run_model(

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from reportgen.model import ModelSpec
+from reportgen.model.backbones import ModelSpec
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

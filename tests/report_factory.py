@@ -11,7 +11,22 @@ import numpy as np
 from PIL import Image
 
 from reportgen.analysis.metrics import ClassMetrics, Metrics
-from reportgen.audit import (
+from reportgen.data.dataset import SkippedFile
+from reportgen.model.history import EpochStats
+from reportgen.narrative.galleries import gallery_words
+from reportgen.report import (
+    SCHEMA_VERSION,
+    ClassSection,
+    Confusion,
+    DatasetSummary,
+    GalleryImage,
+    ImageFlag,
+    ModelSummary,
+    ProbeResult,
+    Report,
+    RunInfo,
+)
+from reportgen.report.audit import (
     Audit,
     AuditImage,
     CalibrationCheck,
@@ -28,31 +43,16 @@ from reportgen.audit import (
     StampClass,
     SuspectView,
 )
-from reportgen.baseline import (
+from reportgen.report.comparison import (
     Changes,
     ClassImageChanges,
     ClassMetricChanges,
     ConfusionChange,
     DatasetChanges,
     Delta,
+    GateResult,
     ImageRef,
     LabelErrorChanges,
-)
-from reportgen.data import SkippedFile
-from reportgen.gates import GateResult
-from reportgen.history import EpochStats
-from reportgen.narrative.galleries import gallery_words
-from reportgen.report import (
-    SCHEMA_VERSION,
-    ClassSection,
-    Confusion,
-    DatasetSummary,
-    GalleryImage,
-    ImageFlag,
-    ModelSummary,
-    ProbeResult,
-    Report,
-    RunInfo,
 )
 
 # Hostile names: markup, an ampersand, a quote, a dollar sign (matplotlib mathtext), a long name.

@@ -49,11 +49,11 @@ def find_toy(labels: np.ndarray, *, num_classes: int) -> Toy:
 # file -> (anchor, replacement) pairs; each anchor must occur exactly once in its file.
 EDITS: dict[str, list[tuple[str, str]]] = {
     "reportgen/analysis/checks.py": [
-        ("from reportgen.data import LoadedImages\n", "from reportgen.analysis.toy import Toy, find_toy\n{a}"),
+        ("from reportgen.data.dataset import LoadedImages\n", "from reportgen.analysis.toy import Toy, find_toy\n{a}"),
         ("    outliers: Outliers | None = None\n", "{a}    toy: Toy | None = None\n"),
         ("    return Findings(\n", "{a}        toy=find_toy(images.labels, num_classes=num_classes),\n"),
     ],
-    "reportgen/audit.py": [
+    "reportgen/report/audit.py": [
         (
             "@dataclass(frozen=True)\nclass Audit:\n",
             '@dataclass(frozen=True)\nclass ToyCheck:\n    """The smallest class."""\n\n'
@@ -61,12 +61,12 @@ EDITS: dict[str, list[tuple[str, str]]] = {
         ),
         ("    health: HealthCheck | None = None\n", "{a}    toy: ToyCheck | None = None\n"),
     ],
-    "reportgen/audit_views.py": [
+    "reportgen/assemble/audit.py": [
         (
             "def build_audit(\n",
             "def toy_view(toy, class_names):\n"
             '    """The toy check\'s view."""\n'
-            "    from reportgen.audit import ToyCheck\n"
+            "    from reportgen.report.audit import ToyCheck\n"
             "    from reportgen.narrative.audit import toy_rule\n\n"
             "    return ToyCheck(class_names[toy.class_idx], toy.count, toy_rule(toy.count))\n\n\n{a}",
         ),

@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 
 from reportgen.config import SplitConfig
-from reportgen.data import LoadedImages, load_images, scan_dataset
+from reportgen.data.dataset import LoadedImages, load_images, scan_dataset
+from reportgen.data.splits import split_dataset
 from reportgen.errors import DataError, ModelError, OutputError, ReportgenError
-from reportgen.model import build_model, load_checkpoint
-from reportgen.output import staged_output, write_json
-from reportgen.splits import split_dataset
+from reportgen.model.backbones import build_model, load_checkpoint
+from reportgen.render.output import staged_output, write_json
 
 SIZE = 16
 

@@ -9,13 +9,7 @@ import pytest
 from report_factory import make_audit, make_bare_report
 
 from reportgen.analysis.metrics import ClassMetrics
-from reportgen.audit import AuditImage, SuspectView
-from reportgen.baseline import (
-    ADDED,
-    KEPT,
-    REMOVED,
-    Delta,
-    ImageRef,
+from reportgen.compare.baseline import (
     class_metric_changes,
     compare_results,
     dataset_changes,
@@ -25,7 +19,9 @@ from reportgen.baseline import (
 )
 from reportgen.errors import ReportgenError
 from reportgen.report import ImageEntry, Report
-from reportgen.serialize import to_plain
+from reportgen.report.audit import AuditImage, SuspectView
+from reportgen.report.comparison import ADDED, KEPT, REMOVED, Delta, ImageRef
+from reportgen.report.serialize import to_plain
 
 
 def results(

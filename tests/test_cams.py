@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from reportgen.analysis.cams import compute_cams, overlay_cam
-from reportgen.runtime import resolve_runtime
+from reportgen.model.runtime import resolve_runtime
 
 
 def test_batched_cams_match_one_at_a_time_and_leave_parameters_trainable(tiny_model) -> None:

@@ -8,11 +8,11 @@ import pytest
 from conftest import COLOURS, make_dataset, write_image
 from PIL import Image, ImageFile
 
-from reportgen import data
 from reportgen.config import SplitConfig
-from reportgen.data import decode_image, image_size, load_images, scan_dataset
+from reportgen.data import dataset as data
+from reportgen.data.dataset import decode_image, image_size, load_images, scan_dataset
+from reportgen.data.splits import split_dataset
 from reportgen.errors import DataError
-from reportgen.splits import split_dataset
 
 
 def test_scan_finds_nested_images_any_case_and_ignores_hidden(tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ import badinputs as bad
 import pytest
 from conftest import EXAMPLE, make_dataset, subset
 
-from reportgen.data import load_images, scan_dataset
-from reportgen.distributed import Ranks
-from reportgen.output import MARKER
+from reportgen.data.dataset import load_images, scan_dataset
+from reportgen.model.distributed import Ranks
+from reportgen.render.output import MARKER
 
 TESTS = Path(__file__).resolve().parent
 FAST = ["--no-cam", "--no-pdf", "-q"]

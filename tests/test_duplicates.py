@@ -117,7 +117,7 @@ def test_scales_to_ten_thousand_images():
 def _altered_copies(images, picks):
     from PIL import Image, ImageOps
 
-    from reportgen.data import decode_image
+    from reportgen.data.dataset import decode_image
 
     out = []
     for k, i in enumerate(picks):

@@ -127,8 +127,8 @@ def test_more_classes_than_points_keeps_one_image_of_each():
 def test_the_run_map_marks_the_audit_and_says_why_there_is_none(tmp_path):
     from report_factory import make_report
 
-    from reportgen.build import map_features, map_marks, planned_figures
-    from reportgen.predictions import Features
+    from reportgen.assemble.report import map_features, map_marks, planned_figures
+    from reportgen.model.predictions import Features
 
     audit = make_report(tmp_path, audit=True, figures=()).audit
     marks, pairs = map_marks(audit)

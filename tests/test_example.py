@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from conftest import COLOURS, make_dataset
 
+from reportgen.data.example import download_dataset
 from reportgen.errors import DataError
-from reportgen.example import download_dataset
 
 
 def _zip_of(folder: Path, archive: Path, prefix: str) -> Path:

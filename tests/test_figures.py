@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen.figures import maps
-from reportgen.figures import plots as figures
-from reportgen.history import EpochStats
+from reportgen.model.history import EpochStats
+from reportgen.render.figures import maps
+from reportgen.render.figures import plots as figures
 
 LONG_NAMES = (
     "caesar_salad",
@@ -161,8 +161,8 @@ def test_draw_report_figures_draws_exactly_what_the_report_names(tmp_path: Path)
     from report_factory import make_bare_report
 
     from reportgen.analysis.calibration import compute_calibration
-    from reportgen.build import planned_figures
-    from reportgen.figures import draw_report_figures
+    from reportgen.assemble.report import planned_figures
+    from reportgen.render.figures import draw_report_figures
 
     report = make_bare_report(("a", "b"))
     report = dataclasses.replace(report, figures=planned_figures(trained=bool(report.training), audit=None))
@@ -207,9 +207,9 @@ def test_embedding_map_of_one_point_without_marks(tmp_path):
 def test_the_map_drawer_marks_the_audits_images_that_are_on_the_map(tmp_path, monkeypatch):
     from report_factory import make_report
 
-    import reportgen.figures as drawing
+    import reportgen.render.figures as drawing
     from reportgen.analysis.embedding_map import EmbeddingMap
-    from reportgen.build import map_marks
+    from reportgen.assemble.report import map_marks
 
     report = make_report(tmp_path / "r", audit=True, figures=())
     report = dataclasses.replace(report, figures={"dataset_map": "figures/dataset_map.png"})

@@ -10,10 +10,10 @@ import torch
 from timm.layers import BatchNormAct2d
 from torch import nn
 
-from reportgen.fold import folded_copy
-from reportgen.model import ModelSpec
-from reportgen.predict import run_model
-from reportgen.runtime import resolve_runtime
+from reportgen.model.backbones import ModelSpec
+from reportgen.model.fold import folded_copy
+from reportgen.model.predict import run_model
+from reportgen.model.runtime import resolve_runtime
 
 
 def _randomise(model: nn.Module) -> nn.Module:
@@ -84,7 +84,7 @@ def test_folded_copy_matches_and_leaves_the_model_alone() -> None:
 
 def test_a_fold_that_changes_outputs_is_refused(caplog: pytest.LogCaptureFixture) -> None:
     model = _randomise(SkipNet())
-    with caplog.at_level(logging.INFO, logger="reportgen.fold"):
+    with caplog.at_level(logging.INFO, logger="reportgen.model.fold"):
         assert folded_copy(model, 8) is model
     assert "batch-norm folding changed outputs" in caplog.text
 

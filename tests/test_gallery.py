@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen import gallery
 from reportgen.analysis.metrics import ClassMetrics
-from reportgen.predictions import CamMaps
+from reportgen.model.predictions import CamMaps
+from reportgen.render import assets as gallery
 from reportgen.report import ClassSection, GalleryImage, ProbeResult
 
 NAMES = ("<b>x</b>", "../evil", "plain")

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from reportgen.cli import main
 from reportgen.config import RunConfig
-from reportgen.splits import split_dataset
+from reportgen.data.splits import split_dataset
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "clothing-mini"
 CLASSES = ("hat", "shoes", "t-shirt")  # folder (label) order

@@ -10,9 +10,7 @@ from report_factory import make_audit, make_bare_report
 
 from reportgen.analysis.metrics import ClassMetrics
 from reportgen.analysis.model_check import ModelCheck, Reference
-from reportgen.data import SkippedFile
-from reportgen.errors import ReportgenError
-from reportgen.gates import (
+from reportgen.compare.gates import (
     METRICS,
     OVER,
     UNDER,
@@ -24,6 +22,8 @@ from reportgen.gates import (
     parse_gate,
     parse_gates,
 )
+from reportgen.data.dataset import SkippedFile
+from reportgen.errors import ReportgenError
 from reportgen.report import Report
 
 NAMES = ("pizza", "sushi", "a:b=c")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from reportgen.analysis.health import CHECKS, HealthThresholds, check_health
-from reportgen.data import ImageInfo, decode_image
+from reportgen.data.dataset import ImageInfo, decode_image
 
 
 def _info(**changes) -> ImageInfo:

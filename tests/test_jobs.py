@@ -23,7 +23,7 @@ from conftest import EXAMPLE, REPO, subset
 
 from reportgen import cli
 from reportgen.cli import main
-from reportgen.output import request_stop, staged_output
+from reportgen.render.output import request_stop, staged_output
 
 FAST = ["--no-cam", "--no-pdf", "-q"]
 TIMEOUT_S = 180  # generous: the CPUs are shared

@@ -9,7 +9,7 @@ import torch
 from conftest import SHARED_WEIGHTS, TinyNet
 
 from reportgen.errors import ModelError
-from reportgen.model import build_model, find_cam_layer, load_checkpoint, save_checkpoint
+from reportgen.model.backbones import build_model, find_cam_layer, load_checkpoint, save_checkpoint
 
 
 def test_default_model_loads_packaged_imagenet_weights() -> None:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from reportgen.analysis.model_check import CAUTION, SOUND, UNCHECKED, UNSOUND, Reference, check_model, references
-from reportgen.analysis.probe import fit_linear_probe
-from reportgen.history import EpochStats, TrainingHistory
+from reportgen.model.history import EpochStats, TrainingHistory
+from reportgen.model.probe import fit_linear_probe
 from reportgen.narrative.model import model_notes, model_verdict
 
 PROBE = Reference("linear probe", 0.80, 0.78)

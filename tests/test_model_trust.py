@@ -14,15 +14,15 @@ from torch import nn
 
 from reportgen.analysis.metrics import split_accuracy
 from reportgen.analysis.model_check import UNSOUND, check_model, references
-from reportgen.analysis.probe import fit_linear_probe
 from reportgen.cli import main, recipe_config
 from reportgen.config import DEFAULT_MODEL, RECIPES, SplitConfig
-from reportgen.data import load_images, scan_dataset
-from reportgen.model import build_model
-from reportgen.predict import run_model
-from reportgen.runtime import resolve_runtime
-from reportgen.splits import split_dataset
-from reportgen.train import train_model
+from reportgen.data.dataset import load_images, scan_dataset
+from reportgen.data.splits import split_dataset
+from reportgen.model.backbones import build_model
+from reportgen.model.predict import run_model
+from reportgen.model.probe import fit_linear_probe
+from reportgen.model.runtime import resolve_runtime
+from reportgen.model.train import train_model
 
 
 def test_recipe_gives_the_defaults_and_every_given_option_overrides_it() -> None:

@@ -13,8 +13,7 @@ import pytest
 
 from reportgen.analysis.classes import class_confusions
 from reportgen.analysis.metrics import Metrics, compute_metrics
-from reportgen.audit import ClassAuditFacts, ShortcutClass
-from reportgen.build import with_class_facts
+from reportgen.assemble.report import with_class_facts
 from reportgen.narrative import Narrative, narrate, with_narrative
 from reportgen.narrative.caveats import caveats
 from reportgen.narrative.classes import MAX_NAMED, class_narrative
@@ -31,6 +30,7 @@ from reportgen.report import (
     Report,
     RunInfo,
 )
+from reportgen.report.audit import ClassAuditFacts, ShortcutClass
 
 NAMES = ("pizza", "hamburger", "sashimi", "sushi")
 CONFUSION = (
@@ -354,7 +354,7 @@ def test_the_narrative_says_where_the_heat_sits(food: Metrics) -> None:
 
 
 def test_narrate_passes_the_shortcut_figures_and_the_headings(food: Metrics) -> None:
-    from reportgen.audit import Audit, ShortcutCheck
+    from reportgen.report.audit import Audit, ShortcutCheck
 
     report = _report(food, NAMES, {})
     audit = Audit(shortcuts=ShortcutCheck((_heat("centre", 0.2),), (), 5, "rule"))
@@ -462,7 +462,7 @@ def test_narrative_fills_every_sentence_field_and_stays_json(food: Metrics) -> N
 
 
 def test_calibration_comes_from_the_reports_audit(food: Metrics) -> None:
-    from reportgen.audit import Audit, CalibrationCheck
+    from reportgen.report.audit import Audit, CalibrationCheck
 
     report = _report(food, NAMES, {})
     for readable, expected in ((True, "readable as probabilities"), (False, "mis-calibrated")):

@@ -91,7 +91,7 @@ def test_the_label_cards_agreement_and_its_caution_print_one_value() -> None:
     import numpy as np
 
     from reportgen.analysis.label_issues import LabelIssues
-    from reportgen.audit_views import DatasetIndex, label_check_view
+    from reportgen.assemble.audit import DatasetIndex, label_check_view
     from reportgen.narrative.format import fmt_percent
 
     issues = LabelIssues((), (), 10, (0, 0), ((0, 0), (0, 0)), 0.05, (0.0, 0.1), "fit", 0.4014999, 1.0, "n", "r")

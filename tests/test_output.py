@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.errors import OutputError
-from reportgen.output import staged_output
+from reportgen.render.output import staged_output
 
 
 def test_success_replaces_the_previous_output_whole(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_review_csvs_list_every_tier_and_pair(tmp_path: Path) -> None:
 
     from report_factory import NASTY_CLASSES, make_audit
 
-    from reportgen.output import DUPLICATE_COLUMNS, SUSPECT_COLUMNS, write_duplicates_csv, write_suspects_csv
+    from reportgen.render.output import DUPLICATE_COLUMNS, SUSPECT_COLUMNS, write_duplicates_csv, write_suspects_csv
 
     audit = make_audit(tmp_path, NASTY_CLASSES)
     write_suspects_csv(tmp_path / "suspects.csv", audit)
@@ -89,8 +89,8 @@ def test_an_image_in_two_tiers_is_one_row(tmp_path: Path) -> None:
 
     from report_factory import NASTY_CLASSES, make_audit
 
-    from reportgen.audit import OutlierView
-    from reportgen.output import write_suspects_csv
+    from reportgen.render.output import write_suspects_csv
+    from reportgen.report.audit import OutlierView
 
     audit = make_audit(tmp_path, NASTY_CLASSES)
     both = OutlierView(audit.label_issues.suspects[0].image, NASTY_CLASSES[0], 0.7, 9.0)
@@ -106,8 +106,8 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(tmp_path: Path) -> No
 
     import numpy as np
 
-    from reportgen.output import safe_cell, write_predictions_csv
-    from reportgen.predictions import Predictions
+    from reportgen.model.predictions import Predictions
+    from reportgen.render.output import safe_cell, write_predictions_csv
 
     assert safe_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)" and safe_cell("@x") == "'@x" and safe_cell("+a") == "'+a"
     assert safe_cell("-0.25") == "-0.25" and safe_cell(0.5) == 0.5 and safe_cell("dress/a.jpg") == "dress/a.jpg"

@@ -12,7 +12,7 @@ from report_factory import make_report
 
 from reportgen.analysis.attention import parse_class_limit, rank_classes
 from reportgen.analysis.metrics import ClassMetrics
-from reportgen.build import with_class_selection
+from reportgen.assemble.report import with_class_selection
 from reportgen.cli import main
 from reportgen.errors import ReportgenError
 from reportgen.narrative import narrate, with_narrative

@@ -416,7 +416,7 @@ def test_sections_absent_without_audit_changes_or_gates(rendered):
 
 
 def test_checks_that_did_not_run_say_why(tmp_path):
-    from reportgen.audit import Audit
+    from reportgen.report.audit import Audit
 
     report = make_report(tmp_path, figures=("montage", "reliability", "mean_cams", "label_issues"))
     not_run = {"label_issues": "switched off (--label-check off)", "calibration": "the test split is empty"}
@@ -482,7 +482,7 @@ def test_pdf_renders_audit_changes_and_gates(full):
 
 
 def test_clean_audit_and_count_only_changes_render(tmp_path):
-    from reportgen.baseline import DatasetChanges, LabelErrorChanges
+    from reportgen.report.comparison import DatasetChanges, LabelErrorChanges
 
     report = make_report(tmp_path, audit=True, changes=True)
     a, ch = report.audit, report.changes
@@ -534,8 +534,8 @@ def test_weak_label_check_carries_its_caution(tmp_path):
 @pytest.mark.parametrize("verdict", ["sound", "unsound"])
 def test_model_verdict_leads_page_one_and_an_unsound_model_marks_its_galleries(tmp_path, verdict):
     from reportgen.analysis.model_check import Reference, check_model
-    from reportgen.build import with_class_facts
-    from reportgen.history import TrainingHistory
+    from reportgen.assemble.report import with_class_facts
+    from reportgen.model.history import TrainingHistory
     from reportgen.narrative import narrate, with_narrative
 
     report = make_report(tmp_path)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from report_factory import make_report
 
-from reportgen.audit import Audit, AuditImage, DuplicateCheck, HealthCheck, HealthView, PairView
-from reportgen.build import image_flags, with_image_flags
+from reportgen.assemble.report import image_flags, with_image_flags
 from reportgen.report import DatasetMap, ImageEntry, ImageFlag, Report
-from reportgen.serialize import SchemaError
+from reportgen.report.audit import Audit, AuditImage, DuplicateCheck, HealthCheck, HealthView, PairView
+from reportgen.report.serialize import SchemaError
 
 
 def _full_report(tmp_path: Path) -> Report:
@@ -116,7 +116,7 @@ def test_unknown_keys_are_refused(tmp_path: Path) -> None:
 
 def test_the_report_model_narrative_and_html_renderer_load_no_torch() -> None:
     code = (
-        "import sys, reportgen.report, reportgen.narrative, reportgen.render.html, reportgen.build; "
+        "import sys, reportgen.report, reportgen.narrative, reportgen.render.html, reportgen.assemble.report; "
         "print(sorted(m for m in ('torch', 'torchvision', 'timm') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from reportgen import runtime as rt
 from reportgen.config import DEVICE_BATCH_SIZES
-from reportgen.runtime import Runtime, pins_memory, resolve_runtime, to_unit_tensor, unit_batches
+from reportgen.model import runtime as rt
+from reportgen.model.runtime import Runtime, pins_memory, resolve_runtime, to_unit_tensor, unit_batches
 
 PIXELS = np.random.default_rng(0).integers(0, 256, (10, 6, 6, 3), dtype=np.uint8)
 

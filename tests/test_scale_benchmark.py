@@ -11,7 +11,7 @@ import pytest
 from conftest import make_dataset
 from PIL import Image
 
-from reportgen.data import scan_dataset
+from reportgen.data.dataset import scan_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the benchmarks import as scripts do
 

@@ -131,7 +131,7 @@ def test_mean_map_for_figures_and_validation():
 
 
 def test_the_view_counts_usable_maps_and_marks_classes_with_fewer_than_two_unmeasured():
-    from reportgen.audit_views import shortcut_view
+    from reportgen.assemble.audit import shortcut_view
 
     one_and_empty = np.concatenate([_patch_maps(1), np.zeros((1, SIZE, SIZE))])
     found = find_shortcuts([_patch_maps(6), one_and_empty, np.zeros((0, SIZE, SIZE)), _patch_maps(2)])

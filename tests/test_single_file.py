@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from report_factory import make_report
 
-from reportgen.gallery import larger_path
+from reportgen.render.assets import larger_path
 from reportgen.render.html import print_page, render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,7 +10,7 @@ from _finder_data import loaded
 from PIL import Image
 
 from reportgen.analysis.stamps import StampThresholds, find_stamps
-from reportgen.data import decode_image
+from reportgen.data.dataset import decode_image
 from reportgen.narrative.audit import stamp_reason
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from report_factory import NASTY_CLASSES, make_report
 
-from reportgen.audit import Audit
-from reportgen.baseline import Delta
-from reportgen.data import SkippedFile
+from reportgen.data.dataset import SkippedFile
 from reportgen.render.structure import Listing, Tag, listing, report_structure, toned
+from reportgen.report.audit import Audit
+from reportgen.report.comparison import Delta
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from reportgen.config import AugmentConfig, TrainConfig
-from reportgen.history import TrainingHistory
-from reportgen.model import ModelSpec
-from reportgen.predict import run_model
-from reportgen.runtime import _axis_aligned_grid, augment, augment_draws, resolve_runtime, to_unit_tensor
-from reportgen.train import train_model
+from reportgen.model.backbones import ModelSpec
+from reportgen.model.history import TrainingHistory
+from reportgen.model.predict import run_model
+from reportgen.model.runtime import _axis_aligned_grid, augment, augment_draws, resolve_runtime, to_unit_tensor
+from reportgen.model.train import train_model
 
 EVAL_BATCH = 4  # evaluation batches smaller than the 9 validation images
 
@@ -118,7 +118,7 @@ def test_evaluation_and_recalibration_run_in_eval_batches(tiny_model) -> None:
 
 
 def test_head_learns_faster_than_body(tiny_model) -> None:
-    from reportgen.train import _optimizer
+    from reportgen.model.train import _optimizer
 
     model, spec = tiny_model
     optimizer = _optimizer(model, spec, TrainConfig(learning_rate=1e-3, head_lr_factor=10))
@@ -136,8 +136,8 @@ def test_run_model_returns_probabilities_and_embeddings(tiny_model) -> None:
 
 
 def test_best_epoch_is_kept_and_is_what_the_checkpoint_holds(tiny_model, tmp_path) -> None:
-    from reportgen.model import save_checkpoint
-    from reportgen.train import evaluate_loss
+    from reportgen.model.backbones import save_checkpoint
+    from reportgen.model.train import evaluate_loss
 
     # a good first epoch, then a learning rate that wrecks the model: the last epoch is worse than the best
     config = TrainConfig(epochs=4, batch_size=6, learning_rate=0.05, head_lr_factor=2, keep="best")
@@ -158,8 +158,8 @@ def test_best_epoch_is_kept_and_is_what_the_checkpoint_holds(tiny_model, tmp_pat
 
 
 def test_probe_head_init_starts_from_the_probe(tiny_model) -> None:
-    from reportgen.analysis.probe import fit_linear_probe
-    from reportgen.model import NormalisedLinear
+    from reportgen.model.backbones import NormalisedLinear
+    from reportgen.model.probe import fit_linear_probe
 
     model, spec = tiny_model
     model.fc, spec = NormalisedLinear(8, 3), dataclasses.replace(spec, normalised_head=True)
@@ -173,10 +173,10 @@ def test_probe_head_init_starts_from_the_probe(tiny_model) -> None:
 
 
 def test_the_probes_validation_scores_are_the_starting_models(tiny_model) -> None:
-    from reportgen.analysis.probe import fit_linear_probe
-    from reportgen.features import probe_validation
-    from reportgen.model import NormalisedLinear
-    from reportgen.predictions import Features
+    from reportgen.model.backbones import NormalisedLinear
+    from reportgen.model.features import probe_validation
+    from reportgen.model.predictions import Features
+    from reportgen.model.probe import fit_linear_probe
 
     model, spec = tiny_model
     model.fc, spec = NormalisedLinear(8, 3), dataclasses.replace(spec, normalised_head=True)

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from reportgen import workers
-from reportgen.workers import IN_FLIGHT_PER_WORKER, ordered_map, prefetch, usable_cores
+from reportgen.data import workers
+from reportgen.data.workers import IN_FLIGHT_PER_WORKER, ordered_map, prefetch, usable_cores
 
 
 def test_ordered_map_keeps_the_items_order_whatever_finishes_first() -> None:

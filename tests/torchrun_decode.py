@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from reportgen.data import scan_dataset
-from reportgen.distributed import load_images_on_node, process_group, ranks_from_env
+from reportgen.data.dataset import scan_dataset
+from reportgen.model.distributed import load_images_on_node, process_group, ranks_from_env
 
 data, size, prefix = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 ranks = ranks_from_env()

@@ -13,9 +13,9 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 from tqdm import tqdm
 
-from reportgen.model import ModelSpec
-from reportgen.predictions import CamMaps
-from reportgen.runtime import Runtime, normalise, unit_batches
+from reportgen.model.backbones import ModelSpec
+from reportgen.model.predictions import CamMaps
+from reportgen.model.runtime import Runtime, normalise, unit_batches
 
 logger = logging.getLogger(__name__)
 

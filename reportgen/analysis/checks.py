@@ -16,8 +16,8 @@ from reportgen.analysis.health import Health, check_health
 from reportgen.analysis.label_issues import LabelIssues, cross_val_probs, find_label_issues
 from reportgen.analysis.outliers import Outliers, find_outliers
 from reportgen.analysis.stamps import Stamps, find_stamps
-from reportgen.data import LoadedImages
-from reportgen.predictions import Features, Predictions
+from reportgen.data.dataset import LoadedImages
+from reportgen.model.predictions import Features, Predictions
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.analysis.neighbours import INDEX_FROM, similar_pairs
-from reportgen.data import SPLITS
+from reportgen.data.dataset import SPLITS
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Image health: very small, extreme aspect ratio, near-constant, very dark or bright, grayscale images.
 
-Checks read only :class:`reportgen.data.ImageInfo` (size and mode of the file; brightness, contrast and
+Checks read only :class:`reportgen.data.dataset.ImageInfo` (size and mode of the file; brightness, contrast and
 colourfulness of the decoded image in [0, 1]). Default thresholds sit outside everything measured on
 1,725 ordinary photos (``food101-pss``, ``food9-64px``, ``clothing-mini``), so on such photos nothing is
 flagged; the measured extremes are given beside each default in :class:`HealthThresholds`.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.data import ImageInfo
+from reportgen.data.dataset import ImageInfo
 
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 CHECKS = ("small", "aspect", "low_contrast", "dark", "bright", "grayscale")

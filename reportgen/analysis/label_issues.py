@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reportgen.data.splits import stratified_folds
+
 logger = logging.getLogger(__name__)
 
 # Least share of wrong labels the posteriors assume. The fitted share of a set with only a handful of real
@@ -166,15 +168,6 @@ def _principal_components(x: np.ndarray, dims: int) -> np.ndarray:
     return x @ axes[:, ::-1][:, :dims].astype(np.float32)
 
 
-def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Seeded stratified K-fold ``(train, held_out)`` index pairs; K is lowered to the smallest class (>= 2)."""
-    from sklearn.model_selection import StratifiedKFold
-
-    labels = np.asarray(labels)
-    splitter = StratifiedKFold(n_splits=_fold_count(labels, folds), shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(labels)), labels))
-
-
 def _validate_inputs(
     embeddings: np.ndarray, labels: np.ndarray, num_classes: int | None
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -188,13 +181,6 @@ def _validate_inputs(
     if y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"`labels` must lie in [0, {n_classes}); got {y.min()}..{y.max()}")
     return x, y.astype(np.int64), n_classes
-
-
-def _fold_count(labels: np.ndarray, folds: int) -> int:
-    smallest = int(np.bincount(labels)[np.unique(labels)].min())
-    if smallest < folds:
-        logger.warning("smallest class has %d image(s): label check uses %d folds", smallest, max(2, smallest))
-    return max(2, min(folds, smallest))
 
 
 def find_label_issues(

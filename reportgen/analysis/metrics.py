@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.data import SPLITS
+from reportgen.data.dataset import SPLITS
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reportgen.analysis.metrics import split_accuracy
-from reportgen.history import TrainingHistory
-from reportgen.predictions import Predictions
+from reportgen.model.history import TrainingHistory
+from reportgen.model.predictions import Predictions
 
 COLLAPSE_DROP = 0.10  # validation accuracy lost since the best epoch that counts as a collapse
 PROBE_MARGIN = 0.02  # validation accuracy below the linear probe that is more than noise

@@ -1,8 +1,12 @@
-"""Facts -> sentences: every word the report says about its numbers, generated from them alone (pure).
+"""Narrative layer (words): every sentence the report says about its numbers, from the report model alone.
+
+May import: report and the layers below it; not compare, its sibling.
+
+Facts -> sentences: every word the report says about its numbers, generated from them alone (pure).
 
 ``narrate(report)`` writes the words into a :class:`Narrative`; ``with_narrative(report, narrative)`` puts
 them into the report's fields. The facts the words rest on (under-represented classes, confusions) must be
-in the report first: ``reportgen.build.with_class_facts``. The modules: ``classes`` (a paragraph per
+in the report first: ``reportgen.assemble.report.with_class_facts``. The modules: ``classes`` (a paragraph per
 class), ``findings`` (the summary's key findings), ``caveats``, ``model`` (the model check's verdict),
 ``audit`` (the audit chapter's rules and meanings), ``glance`` (page 1's result of each check, worded when
 the structure lays the table out) and ``format`` (numbers as words, shared with the templates' filters).
@@ -23,8 +27,8 @@ from reportgen.narrative.galleries import GalleryWords, gallery_words
 from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict
 
 if TYPE_CHECKING:
-    from reportgen.audit import ClassAuditFacts
     from reportgen.report import ClassSection, Report
+    from reportgen.report.audit import ClassAuditFacts
 
 __all__ = ["Narrative", "narrate", "with_narrative"]
 
@@ -50,8 +54,8 @@ def narrate(
 
     Args:
         report: the report with metrics, sections, galleries, model check, audit and the class facts of
-            ``reportgen.build.with_class_facts``.
-        facts: class name -> what the data-defect checks found (``reportgen.audit_views.class_facts``); None
+            ``reportgen.assemble.report.with_class_facts``.
+        facts: class name -> what the data-defect checks found (``reportgen.assemble.audit.class_facts``); None
             when the audit did not run.
         confident: score above which a misclassified gallery image counts as a confident mistake.
     """

@@ -1,6 +1,6 @@
 """Words of the audit chapter: what each tier meant, how a check worked, its rule and its results (pure).
 
-``reportgen.audit_views`` builds the chapter's views and takes their texts from here: the rules, the
+``reportgen.assemble.audit`` builds the chapter's views and takes their texts from here: the rules, the
 calibration verdict, and the reasons a class was flagged by the shortcut and fixed-pattern checks.
 """
 

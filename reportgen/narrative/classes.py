@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from reportgen.analysis.attention import ClassSelection
     from reportgen.analysis.classes import Confusion
     from reportgen.analysis.metrics import Metrics
-    from reportgen.audit import ClassAuditFacts, ShortcutClass
     from reportgen.report import ClassSection, GalleryImage, ImageFlag
+    from reportgen.report.audit import ClassAuditFacts, ShortcutClass
 
 CONFIDENT = 0.9  # a mistake scored above this for the predicted class is worth a look at its label
 MAX_NAMED = 6  # flagged gallery images named in a class paragraph; the rest are counted
@@ -66,7 +66,7 @@ def class_narrative(
 
     Args:
         section: the class's metrics, split counts, galleries, and the facts ``confused_with`` and
-            ``under_represented`` (``reportgen.build.with_class_facts`` fills them).
+            ``under_represented`` (``reportgen.assemble.report.with_class_facts`` fills them).
         total_test: test images of all classes.
         class_names: every class, in label order.
         metrics: the whole test-set metrics: the confusion matrix gives the counts and the other classes'

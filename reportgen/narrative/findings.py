@@ -17,8 +17,8 @@ from reportgen.narrative.format import fmt_percent, fmt_plural, has_have, is_are
 if TYPE_CHECKING:
     from reportgen.analysis.classes import Confusion
     from reportgen.analysis.metrics import ClassMetrics
-    from reportgen.audit import ClassAuditFacts
     from reportgen.report import GalleryImage, Report
+    from reportgen.report.audit import ClassAuditFacts
 
 UNDER_REPRESENTED_RULE = "fewer than half as many images as the median of the other classes, counting all splits."
 MAX_FINDINGS = 5

@@ -14,7 +14,8 @@ from reportgen.narrative.audit import HEALTH_CHECK_TITLES
 from reportgen.narrative.format import fmt_number, fmt_plural, join_words, listed
 
 if TYPE_CHECKING:
-    from reportgen.audit import (
+    from reportgen.report import Report
+    from reportgen.report.audit import (
         CalibrationCheck,
         DuplicateCheck,
         HealthCheck,
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
         ShortcutCheck,
         StampCheck,
     )
-    from reportgen.report import Report
 
 GOOD, WARN, BAD, NOT_RUN = "good", "warn", "bad", ""  # nothing found; worth a look; undermines the results
 NO_AUDIT = "did not run (--no-audit)"

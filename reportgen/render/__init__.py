@@ -1,1 +1,4 @@
-"""Renderers of the report model: HTML (Jinja2) and PDF (WeasyPrint) from the same template and CSS."""
+"""Render layer: structure, HTML (jinja2), PDF (WeasyPrint), figures (matplotlib), image assets, output folder.
+
+May import: assemble and every layer below it.
+"""

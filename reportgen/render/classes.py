@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reportgen.render.elements import UNDER_REPRESENTED, Listing, Row, Tag
 from reportgen.render.galleries import gallery
-from reportgen.render.structure import UNDER_REPRESENTED, Listing, Row, Tag
 
 if TYPE_CHECKING:
     from reportgen.analysis.attention import ClassAttention

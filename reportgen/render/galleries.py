@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from reportgen.render.structure import Card, Listing, Tag
+from reportgen.render.elements import Card, Listing, Tag
 
 if TYPE_CHECKING:
     from reportgen.report import GalleryImage, ImageFlag

@@ -18,10 +18,10 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from reportgen import __version__
-from reportgen.gallery import larger_path
 from reportgen.narrative.appendix import files_note, output_files, reproducing_command
 from reportgen.narrative.format import FILTERS, asset_url
 from reportgen.narrative.model import MODEL_RULE
+from reportgen.render.assets import larger_path
 from reportgen.render.structure import report_structure
 
 if TYPE_CHECKING:

@@ -12,16 +12,16 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reportgen.baseline import ADDED, REMOVED
 from reportgen.narrative.audit import HEALTH_CHECK_TITLES
 from reportgen.narrative.glance import GlanceRow, glance_rows
+from reportgen.render.classes import ClassEntry, class_layout
+from reportgen.render.elements import UNDER_REPRESENTED, Card, Listing, Row, Tag
+from reportgen.report.comparison import ADDED, REMOVED
 
 if TYPE_CHECKING:  # types only: the structure needs no torch
-    from reportgen.audit import Audit, LabelCheck
-    from reportgen.baseline import Changes, Delta
-    from reportgen.gates import GateResult
-    from reportgen.render.classes import ClassEntry
     from reportgen.report import Report
+    from reportgen.report.audit import Audit, LabelCheck
+    from reportgen.report.comparison import Changes, Delta, GateResult
 
 SUMMARY_SKIPPED, DATASET_SKIPPED = 8, 200  # skipped files listed on page 1, and in the data set chapter
 SUMMARY_CLASSES = 30  # class names on page 1; the data set chapter lists them all
@@ -67,15 +67,6 @@ BALANCE, NO_AUDIT = ("balance", "Class balance", "dataset"), ("audit", "Data-set
 DELTA_TOLERANCE = 0.0005  # a change of a fraction within this prints as ±0.0 pts and gets no tone
 
 
-@dataclass(frozen=True)
-class Tag:
-    """A tag or badge: its words and its tone (the CSS modifier: warn, bad, correct, wrong)."""
-
-    text: str
-    tone: str
-
-
-UNDER_REPRESENTED = (Tag("under-represented", "warn"),)
 FLAGGED = (Tag("flagged", "bad"),)
 STATUS_TAGS = {ADDED: (Tag("new class", "warn"),), REMOVED: (Tag("class removed", "warn"),)}  # in one run only
 GATE_BADGES = {True: Tag("passed", "correct"), False: Tag("failed", "wrong")}
@@ -105,36 +96,6 @@ class Section:
     what: str = ""
     reason: str = ""
     children: tuple[Section, ...] | None = None  # the contents' sub-entries (the classes)
-
-
-@dataclass(frozen=True)
-class Listing:
-    """The items a list or gallery shows, how many more ``results.json`` holds, and whether a Grad-CAM note follows."""
-
-    items: tuple[Any, ...]
-    more: int = 0
-    cam_note: bool = False
-
-
-@dataclass(frozen=True)
-class Row:
-    """A table row: what it is about (``item``: a model object or a class name), its cells in column order, tags."""
-
-    item: Any
-    cells: tuple[Any, ...] = ()
-    tags: tuple[Tag, ...] = ()
-    note: str = ""  # a remark where an untagged row has no reasons
-
-
-@dataclass(frozen=True)
-class Card:
-    """A gallery, probe or image-health card: the object, how many image tiles it has, its state and label."""
-
-    item: Any
-    tiles: int
-    state: str = ""  # "correct" | "wrong" for a gallery image
-    label: str = ""  # the top class of a probe; the failed checks of an image-health card
-    badges: tuple[Tag, ...] = ()  # a gallery image: what the audit's other checks found about it
 
 
 @dataclass(frozen=True)
@@ -209,7 +170,6 @@ def report_structure(report: Report, *, pdf: bool = False) -> Structure:
     ds, check = report.dataset, report.model_check
     splits = tuple((s, sum(c.values())) for s, c in ds.split_counts.items() if sum(c.values()) > 0)
     counts = {name: tuple(ds.split_counts[s].get(name, 0) for s, _ in splits) for name in ds.class_names}
-    from reportgen.render.classes import class_layout  # it builds on this module's Card, Listing, Row and Tag
 
     layout = class_layout(report, pdf=pdf)
     extras = extra_figures(report.figures, audit=report.audit is not None)

@@ -15,117 +15,30 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from reportgen.analysis.metrics import ClassMetrics
 from reportgen.errors import ReportgenError
-
-if TYPE_CHECKING:  # reportgen.report imports Changes from here
-    from reportgen.analysis.metrics import ClassMetrics
-    from reportgen.report import ImageEntry, Report
+from reportgen.report import SCHEMA_VERSION, ImageEntry, Report
+from reportgen.report.comparison import (
+    ADDED,
+    KEPT,
+    REMOVED,
+    Changes,
+    ClassImageChanges,
+    ClassMetricChanges,
+    ConfusionChange,
+    DatasetChanges,
+    Delta,
+    ImageRef,
+    LabelErrorChanges,
+)
+from reportgen.report.serialize import SchemaError
 
 logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.json"
 EXAMPLE_LIMIT = 50  # image lists in the block are cut to this many; the counts are complete
 CONFUSION_LIMIT = 10
-KEPT, ADDED, REMOVED = "kept", "added", "removed"  # a class in both runs / only this run / only the baseline
-
-
-@dataclass(frozen=True)
-class Delta:
-    """A number in the baseline and now; None on a side that does not have it."""
-
-    before: float | None
-    after: float | None
-    delta: float | None  # after - before
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """An image named in the changes."""
-
-    rel_path: str | None
-    sha256: str | None
-    class_name: str | None  # its class (label) in the run it comes from
-    previous_class: str | None = None  # for a relabelled image: its class in the baseline
-
-
-@dataclass(frozen=True)
-class ClassImageChanges:
-    """How one class's images changed; the four movements are None when only counts could be compared."""
-
-    class_name: str
-    status: str  # KEPT, ADDED or REMOVED
-    before: int
-    after: int
-    added: int | None  # images whose content is new to the data set
-    removed: int | None  # images whose content left the data set
-    moved_in: int | None  # content that was in another class in the baseline (relabelled to this one)
-    moved_out: int | None  # content now in another class
-
-
-@dataclass(frozen=True)
-class DatasetChanges:
-    """Images added, removed and relabelled, per class and in total."""
-
-    by_content: bool  # False: a run lacks per-image hashes, so only counts were compared
-    classes_added: tuple[str, ...]
-    classes_removed: tuple[str, ...]
-    per_class: tuple[ClassImageChanges, ...]
-    images_added: int | None
-    images_removed: int | None
-    images_moved: int | None
-    added: tuple[ImageRef, ...] = ()  # the first EXAMPLE_LIMIT of each list
-    removed: tuple[ImageRef, ...] = ()
-    moved: tuple[ImageRef, ...] = ()
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ClassMetricChanges:
-    """Test-split metrics of one class, before and now."""
-
-    class_name: str
-    status: str  # KEPT, ADDED or REMOVED
-    precision: Delta
-    recall: Delta
-    f1: Delta
-
-
-@dataclass(frozen=True)
-class LabelErrorChanges:
-    """Suspected label errors that appeared or went away."""
-
-    available: bool  # False when a run has no audit.label_issues.suspects list
-    matched_by: str  # "sha256" or "rel_path"
-    new: tuple[ImageRef, ...]
-    resolved: tuple[ImageRef, ...]
-    still_suspected: int
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ConfusionChange:
-    """A confusion (true class predicted as another) that became more frequent."""
-
-    true_class: str
-    predicted_class: str
-    count: Delta
-    fraction: Delta  # of the true class's test images
-
-
-@dataclass(frozen=True)
-class Changes:
-    """The report's "Changes since the last audit" block."""
-
-    baseline: str  # where the previous results.json was read
-    baseline_started_at: str | None
-    accuracy: Delta
-    macro_f1: Delta
-    dataset: DatasetChanges
-    per_class: tuple[ClassMetricChanges, ...]
-    label_errors: LabelErrorChanges
-    confusions_grown: tuple[ConfusionChange, ...]  # largest rise in fraction first, at most CONFUSION_LIMIT
 
 
 def load_baseline(path: Path) -> Report:
@@ -135,9 +48,6 @@ def load_baseline(path: Path) -> Report:
         ReportgenError: one line naming the file: it is missing, not JSON, not a reportgen results.json, of
             another layout (naming the field) or written by a newer reportgen.
     """
-    from reportgen.report import SCHEMA_VERSION, Report  # here: reportgen.report imports this module
-    from reportgen.serialize import SchemaError
-
     path = Path(path).expanduser()
     file = path / RESULTS_FILE if path.is_dir() else path
     if not file.is_file():

@@ -4,7 +4,7 @@ It is two things at once. It is the reference a fine-tuned model must beat to be
 model check compares with it), and it is the starting head of the default recipe (linear probing, then
 fine-tuning: Kumar et al., "Fine-Tuning can Distort Pretrained Features", ICLR 2022). It is fitted on
 L2-normalised features (cosine geometry: the best probe of those measured), so its weights load into a
-:class:`~reportgen.model.NormalisedLinear` head, and the frozen backbone plus that head is a complete
+:class:`~reportgen.model.backbones.NormalisedLinear` head, and the frozen backbone plus that head is a complete
 classifier with Grad-CAM.
 """
 

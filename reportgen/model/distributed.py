@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from reportgen.data import (
+from reportgen.data.dataset import (
     DatasetScan,
     ImageInfo,
     LoadedImages,
@@ -34,8 +34,8 @@ from reportgen.data import (
     load_images,
     loaded_from_rows,
 )
+from reportgen.data.workers import usable_cores
 from reportgen.errors import ReportgenError
-from reportgen.workers import usable_cores
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def process_group(ranks: Ranks, device: torch.device) -> Iterator[None]:
 
 
 def load_images_on_node(scan: DatasetScan, size: int, ranks: Ranks, *, progress: bool) -> LoadedImages:
-    """Decode ``scan`` as :func:`reportgen.data.load_images` does, split among the processes of each machine.
+    """Decode ``scan`` as :func:`reportgen.data.dataset.load_images` does, split among the processes of each machine.
 
     Local rank k decodes its share of the files into their rows of one file-backed array of the machine
     (one copy of the pixels per machine, not per process); the images' facts are gathered, and every

@@ -14,16 +14,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from reportgen.analysis.label_issues import stratified_folds
-from reportgen.analysis.probe import LinearProbe, fit_linear_probe
 from reportgen.config import TrainConfig
-from reportgen.data import LoadedImages
+from reportgen.data.dataset import LoadedImages
+from reportgen.data.splits import stratified_folds
 from reportgen.errors import ReportgenError
-from reportgen.model import RANDOM_INIT, ModelSpec, build_model
-from reportgen.predict import run_model
-from reportgen.predictions import Features
-from reportgen.runtime import Runtime
-from reportgen.train import train_model
+from reportgen.model.backbones import RANDOM_INIT, ModelSpec, build_model
+from reportgen.model.predict import run_model
+from reportgen.model.predictions import Features
+from reportgen.model.probe import LinearProbe, fit_linear_probe
+from reportgen.model.runtime import Runtime
+from reportgen.model.train import train_model
 
 logger = logging.getLogger(__name__)
 

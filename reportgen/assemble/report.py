@@ -16,14 +16,13 @@ from reportgen.analysis.embedding_map import MAX_POINTS, METHOD, EmbeddingMap, e
 from reportgen.analysis.extremes import ClassExtremes
 from reportgen.analysis.metrics import Metrics
 from reportgen.analysis.model_check import ModelCheck
-from reportgen.audit import Audit, AuditImage
-from reportgen.audit_views import class_facts
-from reportgen.baseline import compare_results
-from reportgen.data import LoadedImages
-from reportgen.gates import GateSpec, evaluate_gates
-from reportgen.history import TrainingHistory
+from reportgen.assemble.audit import class_facts
+from reportgen.compare.baseline import compare_results
+from reportgen.compare.gates import GateSpec, evaluate_gates
+from reportgen.data.dataset import LoadedImages
+from reportgen.model.history import TrainingHistory
+from reportgen.model.predictions import Features, Predictions
 from reportgen.narrative import narrate, with_narrative
-from reportgen.predictions import Features, Predictions
 from reportgen.report import (
     FIGURE_FILES,
     FIGURES_DIR,
@@ -40,6 +39,7 @@ from reportgen.report import (
     Report,
     RunInfo,
 )
+from reportgen.report.audit import Audit, AuditImage
 
 
 def gallery_image(predictions: Predictions, image_idx: int, class_idx: int) -> GalleryImage:

@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 from tqdm import tqdm
 
+from reportgen.data.workers import ordered_map, usable_cores
 from reportgen.errors import DataError
-from reportgen.workers import ordered_map, usable_cores
 
 logger = logging.getLogger(__name__)
 

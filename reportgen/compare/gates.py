@@ -42,14 +42,13 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from reportgen.analysis.metrics import ClassMetrics
-from reportgen.audit import Audit
 from reportgen.errors import ReportgenError
-
-if TYPE_CHECKING:  # reportgen.report imports GateResult from here
-    from reportgen.report import Report
+from reportgen.report import Report
+from reportgen.report.audit import Audit
+from reportgen.report.comparison import GateResult
 
 logger = logging.getLogger(__name__)
 
@@ -93,20 +92,6 @@ class GateSpec:
     def option(self) -> str:
         """The command-line form, e.g. ``--fail-under recall:sushi=0.7``."""
         return f"--fail-{self.op} {self.spec}"
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """One gate checked against a run's results."""
-
-    spec: str
-    metric: str
-    class_name: str | None
-    op: str
-    threshold: float
-    actual: float | None  # None when the results do not hold the metric
-    passed: bool
-    reason: str  # one line, e.g. "recall of sushi is 0.62, under the minimum 0.7"
 
 
 def _audit(report: Report) -> Audit:

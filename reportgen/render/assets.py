@@ -21,7 +21,7 @@ from PIL import Image
 from reportgen.report import ClassSection, GalleryImage, ProbeResult
 
 if TYPE_CHECKING:
-    from reportgen.predictions import CamMaps
+    from reportgen.model.predictions import CamMaps
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The audit's part of the report model: the data-defect finders' results, told by file and class name.
 
 These frozen, JSON-able views name images by path and classes by name and point to the thumbnails written
-for them; renderers read only these. ``reportgen.audit_views`` builds them from the finders' results
+for them; renderers read only these. ``reportgen.assemble.audit`` builds them from the finders' results
 (which speak in image and class indices), and the per-class facts the class narratives read.
 """
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from reportgen.config import SplitConfig
-from reportgen.data import LoadedImages
+from reportgen.data.dataset import LoadedImages
 from reportgen.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 
 def split_dataset(
@@ -51,3 +54,19 @@ def sample_images(images: LoadedImages, *, count: int, seed: int) -> tuple[np.nd
     n = len(images.labels)
     pick = np.sort(rng.choice(n, size=min(count, n), replace=False))
     return images.pixels[pick], [images.class_names[int(images.labels[i])] for i in pick]
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded stratified K-fold ``(train, held_out)`` index pairs; K is lowered to the smallest class (>= 2)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.asarray(labels)
+    splitter = StratifiedKFold(n_splits=_fold_count(labels, folds), shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def _fold_count(labels: np.ndarray, folds: int) -> int:
+    smallest = int(np.bincount(labels)[np.unique(labels)].min())
+    if smallest < folds:
+        logger.warning("smallest class has %d image(s): out-of-fold scores use %d folds", smallest, max(2, smallest))
+    return max(2, min(folds, smallest))

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from reportgen.fold import folded_copy
-from reportgen.model import ModelSpec
-from reportgen.runtime import Runtime, autocast, normalise, unit_batches
+from reportgen.model.backbones import ModelSpec
+from reportgen.model.fold import folded_copy
+from reportgen.model.runtime import Runtime, autocast, normalise, unit_batches
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def run_model(
 ) -> Outputs:
     """Run ``model`` in eval mode over ``(N, S, S, 3)`` uint8 ``pixels``.
 
-    With ``fold_batchnorm`` the pass runs on a copy with batch-norm folded (:func:`~reportgen.fold.folded_copy`).
+    With ``fold_batchnorm`` the pass runs on a copy with batch-norm folded (:func:`~reportgen.model.fold.folded_copy`).
     """
     model.eval().to(
         runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format

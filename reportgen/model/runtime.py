@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from reportgen.config import DEVICE_BATCH_SIZES, AugmentConfig
+from reportgen.data.workers import prefetch, usable_cores
 from reportgen.errors import ReportgenError
-from reportgen.model import ModelSpec
-from reportgen.workers import prefetch, usable_cores
+from reportgen.model.backbones import ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -217,3 +218,10 @@ def _axis_aligned_grid(zoom: torch.Tensor, offset: torch.Tensor, h: int, w: int)
 def _pixel_centres(n: int, device: torch.device) -> torch.Tensor:
     """The ``n`` pixel centres in [-1, 1] as ``affine_grid`` computes them with ``align_corners=False``."""
     return torch.linspace(-1.0, 1.0, n, device=device) * (n - 1) / n
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch; the split and training take their own generators from ``seed`` too."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

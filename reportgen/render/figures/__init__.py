@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reportgen.analysis.shortcuts import class_mean_map
-from reportgen.build import map_marks
-from reportgen.data import LoadedImages
-from reportgen.figures.maps import MAP_LEGEND_CLASSES, plot_embedding_map
-from reportgen.figures.plots import (
+from reportgen.assemble.report import map_marks
+from reportgen.data.dataset import LoadedImages
+from reportgen.data.splits import sample_images
+from reportgen.model.predictions import CamMaps, Predictions, maps_by_class
+from reportgen.render.figures.maps import MAP_LEGEND_CLASSES, plot_embedding_map
+from reportgen.render.figures.plots import (
     plot_class_histogram,
     plot_confusion,
     plot_mean_cams,
@@ -20,8 +22,6 @@ from reportgen.figures.plots import (
     plot_reliability,
     plot_training_curves,
 )
-from reportgen.predictions import CamMaps, Predictions, maps_by_class
-from reportgen.splits import sample_images
 
 if TYPE_CHECKING:
     from reportgen.analysis.calibration import Calibration

@@ -1,6 +1,10 @@
-"""The report model: JSON-able frozen dataclasses; ``results.json`` is ``Report.to_dict()``, read back by ``from_dict``.
+"""Report-model layer: the JSON-able frozen dataclasses of results.json (Report, audit views, comparisons).
 
-Built once by ``reportgen.build.build_report`` from the stage results; renderers, gates and the baseline
+May import: analysis (result types), model (plain records), data, config, errors; no torch.
+
+The report model: JSON-able frozen dataclasses; ``results.json`` is ``Report.to_dict()``, read back by ``from_dict``.
+
+Built once by ``reportgen.assemble.report.build_report`` from the stage results; renderers, gates and the baseline
 comparison read only this. Imports no torch.
 """
 
@@ -13,12 +17,11 @@ from reportgen.analysis.attention import ClassSelection
 from reportgen.analysis.classes import Confusion  # re-exported: ``report.Confusion`` is part of the model
 from reportgen.analysis.metrics import ClassMetrics, Metrics
 from reportgen.analysis.model_check import ModelCheck
-from reportgen.audit import Audit
-from reportgen.baseline import Changes
-from reportgen.data import SkippedFile
-from reportgen.gates import GateResult
-from reportgen.history import EpochStats
-from reportgen.serialize import from_plain, to_plain
+from reportgen.data.dataset import SkippedFile
+from reportgen.model.history import EpochStats
+from reportgen.report.audit import Audit
+from reportgen.report.comparison import Changes, GateResult
+from reportgen.report.serialize import from_plain, to_plain
 
 SCHEMA_VERSION = 1
 FIGURES_DIR = "figures"  # the charts' folder inside the output folder

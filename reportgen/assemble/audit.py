@@ -1,7 +1,7 @@
 """Build the report's audit block: the finders' results (image and class indices) told by file and class name.
 
 The finders in ``reportgen.analysis`` speak in image and class indices; the builders here turn their results
-into the views of ``reportgen.audit``, write thumbnails for the first ones through an :data:`AssetFn`, and
+into the views of ``reportgen.report.audit``, write thumbnails for the first ones through an :data:`AssetFn`, and
 hand the class narratives their per-class facts (:func:`class_facts`). The views' texts (what a tier meant,
 how a check worked, its rule, the calibration verdict, why a class was flagged) come from
 ``reportgen.narrative.audit``.
@@ -24,7 +24,20 @@ from reportgen.analysis.label_issues import LabelIssues, LabelSuspect
 from reportgen.analysis.outliers import Outliers
 from reportgen.analysis.shortcuts import Shortcuts, find_shortcuts
 from reportgen.analysis.stamps import Stamps
-from reportgen.audit import (
+from reportgen.narrative.audit import (
+    LIKELY_WRONG_MEANING,
+    NO_CLASS_MEANING,
+    WORTH_A_LOOK_MEANING,
+    calibration_text,
+    duplicate_threshold_text,
+    label_caution,
+    label_method_text,
+    shortcut_reason,
+    shortcut_rule,
+    stamp_reason,
+    stamp_rule,
+)
+from reportgen.report.audit import (
     SHOWN_HEALTH,
     SHOWN_OUTLIERS,
     SHOWN_PAIRS,
@@ -47,19 +60,6 @@ from reportgen.audit import (
     StampCheck,
     StampClass,
     SuspectView,
-)
-from reportgen.narrative.audit import (
-    LIKELY_WRONG_MEANING,
-    NO_CLASS_MEANING,
-    WORTH_A_LOOK_MEANING,
-    calibration_text,
-    duplicate_threshold_text,
-    label_caution,
-    label_method_text,
-    shortcut_reason,
-    shortcut_rule,
-    stamp_reason,
-    stamp_rule,
 )
 
 T = TypeVar("T")

@@ -7,21 +7,21 @@ to :func:`write_report`, which fills the staging folder in the order the report 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
 from reportgen.analysis.cams import compute_cams
 from reportgen.analysis.checks import Findings, run_checks
 from reportgen.analysis.extremes import find_extremes
 from reportgen.analysis.metrics import Metrics, compute_metrics
 from reportgen.analysis.model_check import ModelCheck
-from reportgen.audit import Audit
-from reportgen.audit_views import DatasetIndex, audit_cam_requests, build_audit
-from reportgen.build import (
+from reportgen.assemble.audit import DatasetIndex, audit_cam_requests, build_audit
+from reportgen.assemble.report import (
     build_report,
     class_sections,
     dataset_summary,
@@ -29,21 +29,26 @@ from reportgen.build import (
     map_features,
     versions,
 )
+from reportgen.compare.gates import GateSpec
 from reportgen.config import RunConfig
-from reportgen.data import LoadedImages
-from reportgen.distributed import describe as describe_ranks
-from reportgen.features import finetuned_oos_probs
-from reportgen.figures import draw_run_figures
-from reportgen.gallery import JPEG_QUALITY, THUMB_SIDE, AssetWriter, cam_requests
-from reportgen.gates import GateSpec
-from reportgen.history import TrainingHistory
-from reportgen.model import ModelSpec, save_checkpoint
-from reportgen.output import write_duplicates_csv, write_json, write_predictions_csv, write_suspects_csv
-from reportgen.predictions import CamMaps, Features, Predictions, maps_by_class
-from reportgen.probes import classify_probes
+from reportgen.data.dataset import LoadedImages, image_size
+from reportgen.model.backbones import ModelSpec, save_checkpoint
+from reportgen.model.distributed import describe as describe_ranks
+from reportgen.model.features import finetuned_oos_probs
+from reportgen.model.history import TrainingHistory
+from reportgen.model.predict import run_model
+from reportgen.model.predictions import CamMaps, Features, Predictions, maps_by_class
+from reportgen.model.runtime import Runtime
+from reportgen.render.assets import JPEG_QUALITY, THUMB_SIDE, AssetWriter, cam_requests, write_probe_assets
+from reportgen.render.figures import draw_run_figures
+from reportgen.render.output import write_duplicates_csv, write_json, write_predictions_csv, write_suspects_csv
 from reportgen.report import ClassSection, ModelSummary, ProbeResult, Report, RunInfo
-from reportgen.runtime import Runtime
+from reportgen.report.audit import Audit
 
+if TYPE_CHECKING:  # the model is passed through; torch itself is the model layer's
+    from torch import nn
+
+TOP_CLASSES = 3  # classes listed per probe image
 Timer = Callable[[str], contextlib.AbstractContextManager[None]]  # times the named stage
 
 
@@ -255,3 +260,47 @@ def _write_tables(stage: Path, predictions: Predictions, report: Report) -> None
         write_suspects_csv(stage / "suspects.csv", report.audit)
         write_duplicates_csv(stage / "duplicates.csv", report.audit)
     write_json(stage / "results.json", report.to_dict())
+
+
+def classify_probes(
+    model: nn.Module,
+    spec: ModelSpec,
+    pixels: np.ndarray,
+    runtime: Runtime,
+    *,
+    paths: Sequence[Path],
+    class_names: tuple[str, ...],
+    cam: bool,
+    batch_size: int,
+    cam_batch_size: int,
+    out_dir: Path,
+    progress: bool,
+) -> tuple[ProbeResult, ...]:
+    """Each probe's top classes, with its thumbnail and (with ``cam``) the top class's overlay under ``out_dir``."""
+    probs = run_model(model, spec, pixels, runtime, batch_size=batch_size, progress=False).probs
+    top = np.argsort(-probs, axis=1, kind="stable")[:, : min(TOP_CLASSES, len(class_names))]
+    probes = tuple(
+        ProbeResult(
+            name=path.name,
+            top_classes=tuple((class_names[c], round(float(probs[i, c]), 6)) for c in top[i]),
+        )
+        for i, path in enumerate(paths)
+    )
+    cams = None
+    if cam:
+        requests = [(i, int(top[i, 0])) for i in range(len(pixels))]
+        cams = compute_cams(model, spec, pixels, requests, runtime, batch_size=cam_batch_size, progress=progress)
+    index_of = {probe.name: i for i, probe in enumerate(probes)}
+    if len(index_of) < len(probes):  # two probes with one file name: key by position instead
+        probes = tuple(dataclasses.replace(p, name=f"{i + 1}: {p.name}") for i, p in enumerate(probes))
+        index_of = {probe.name: i for i, probe in enumerate(probes)}
+    sizes = [_original_size(path) for path in paths]
+    return write_probe_assets(probes, pixels, index_of, class_names, out_dir, cams, sizes=sizes)
+
+
+def _original_size(path: Path) -> tuple[int, int]:
+    """A probe's original ``(width, height)``, for its pictures' aspect ratio; square when unreadable."""
+    try:
+        return image_size(path)
+    except (OSError, ValueError):  # read fine for the model a moment ago: a file changed since shows square
+        return (1, 1)

@@ -17,10 +17,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from reportgen.gallery import JPEG_QUALITY
+from reportgen.render.assets import JPEG_QUALITY
 
 if TYPE_CHECKING:
-    from reportgen.history import EpochStats
+    from reportgen.model.history import EpochStats
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")

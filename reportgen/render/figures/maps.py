@@ -9,7 +9,7 @@ import matplotlib
 import numpy as np
 from matplotlib.lines import Line2D
 
-from reportgen.figures.plots import WIDTH_IN, _figure, _label, _save, _styled
+from reportgen.render.figures.plots import WIDTH_IN, _figure, _label, _save, _styled
 
 MAP_LEGEND_CLASSES = 20  # a data-set map names up to this many classes; beyond, colours only
 # ring, grey ring, cross, diamond: (marker, points larger than a dot, colour, line width)

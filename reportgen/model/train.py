@@ -12,13 +12,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from reportgen.analysis.probe import LinearProbe
 from reportgen.config import TrainConfig
-from reportgen.distributed import ONE_PROCESS, Ranks, all_sum
-from reportgen.fold import folded_copy
-from reportgen.history import EpochStats, TrainingHistory
-from reportgen.model import ModelSpec, head_parameters
-from reportgen.runtime import Runtime, augment, augment_draws, autocast, normalise, unit_batches
+from reportgen.model.backbones import ModelSpec, head_parameters
+from reportgen.model.distributed import ONE_PROCESS, Ranks, all_sum
+from reportgen.model.fold import folded_copy
+from reportgen.model.history import EpochStats, TrainingHistory
+from reportgen.model.probe import LinearProbe
+from reportgen.model.runtime import Runtime, augment, augment_draws, autocast, normalise, unit_batches
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def train_model(
     "best"`` the model ends with the weights of the epoch of lowest validation loss, the starting model
     (epoch 0) included. Evaluation (and batch-norm recalibration) runs ``eval_batch_size`` images at a time.
     ``start``, the starting model's validation loss and accuracy when already known (the linear probe's,
-    for a head started from it: :func:`reportgen.features.probe_validation`), saves a validation pass.
+    for a head started from it: :func:`reportgen.model.features.probe_validation`), saves a validation pass.
     Under torchrun (``ranks``) the model is wrapped in DistributedDataParallel and each rank takes a slice
     of every global batch (:func:`_train_one_epoch`) and of the validation images.
     """
@@ -264,7 +264,7 @@ def evaluate_loss(
     """Mean loss and accuracy of ``model`` on images ``idx``, or ``(None, None)`` for no images.
 
     Under torchrun each rank evaluates its shard of ``idx`` and the sums are added up. The pass runs on a
-    copy with batch-norm folded (:func:`~reportgen.fold.folded_copy`).
+    copy with batch-norm folded (:func:`~reportgen.model.fold.folded_copy`).
     """
     if len(idx) == 0:
         return None, None

@@ -1,0 +1,4 @@
+"""Assembly layer: the Report built once from the stage results: facts, audit views, words, comparisons.
+
+May import: narrative, compare, report and the layers below them.
+"""
