@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 from tqdm import tqdm
 
+from reportgen.data.metadata import Metadata
 from reportgen.data.workers import ordered_map, usable_cores
 from reportgen.errors import DataError
 
@@ -82,6 +83,7 @@ class LoadedImages:
     pixels: np.ndarray  # (N, S, S, 3) uint8, squashed to the model's square input like the example
     infos: tuple[ImageInfo, ...]
     skipped: tuple[SkippedFile, ...]
+    metadata: Metadata = Metadata()  # columns beside the images (a manifest's, the sub-folders)
 
 
 def scan_dataset(root: Path) -> DatasetScan:
