@@ -12,10 +12,15 @@ Usage::
 
     .venv/bin/python benchmarks/recipes.py                         # 3 sets x seeds 0-2, ~25 min on 2 cores
     .venv/bin/python benchmarks/recipes.py --sets food9-64px --seeds 0 1 2 3 4 --recipes default
-    .venv/bin/python benchmarks/recipes.py --sets food9-64px --seeds 0 --set learning_rate=3e-3 --set epochs=3
+    .venv/bin/python benchmarks/recipes.py --sets food9-64px --seeds 3 --variant fixed4 epochs=4 patience=0
 
-``--set FIELD=VALUE`` overrides a field of the default recipe (``augment.padding=zeros`` for a nested one),
-to try a change before making it the default.
+``--variant NAME FIELD=VALUE ...`` adds a column: the default recipe with those fields changed
+(``augment.padding=zeros`` for a nested one), to try a change before making it the default, or to set
+today's recipe beside a new one.
+
+Each recipe's columns: test accuracy; the model check's verdict with its problems (``unstable`` included,
+though it is only a note); epochs run; training seconds; ``dip``, the most validation accuracy (points) any
+epoch fell below the linear probe's, which the default recipe starts from.
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ import numpy as np
 import torch
 from _common import PRODUCT, REPO_EXAMPLE, SHARED, load_features
 
+from reportgen.analysis.metrics import split_accuracy
+from reportgen.analysis.model_check import NOTE, check_model, references
 from reportgen.config import RECIPES, TrainConfig
 from reportgen.data.dataset import scan_dataset
 from reportgen.data.splits import split_dataset
 from reportgen.model.backbones import build_model
 from reportgen.model.features import fit_probe, usable_recipe
+from reportgen.model.history import TrainingHistory
 from reportgen.model.predict import run_model
 from reportgen.model.runtime import resolve_runtime, seed_everything
 from reportgen.model.train import train_model
@@ -49,8 +57,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     recipes = {name: RECIPES[name] for name in args.recipes}
-    if args.set:
-        recipes["default"] = _override(recipes.get("default", RECIPES["default"]), args.set)
+    for name, *settings in args.variant:
+        recipes[name] = _override(RECIPES["default"], settings)
     rows = []
     for name in args.sets:
         rows += _bench_set(_data_dir(name), args.seeds, recipes, runtime)
@@ -64,7 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sets", nargs="+", default=["clothing-mini", "food101-pss", "food9-64px"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--recipes", nargs="+", default=["example", "default"], choices=sorted(RECIPES))
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument(
+        "--variant",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="NAME FIELD=VALUE",
+        help="a column: the default recipe with these fields changed (augment.padding=zeros for a nested one)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--threads", type=int, help="intra-op threads (default: one per core)")
     return parser
@@ -99,7 +114,8 @@ def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], ru
         train, val, test = (np.flatnonzero(splits == s) for s in ("train", "val", "test"))
         row: dict[str, Any] = {"set": data.name, "seed": seed, "features_s": round(feature_seconds, 1)}
         probe = fit_probe(features, images.labels, train, num_classes=num_classes, seed=seed)
-        row["probe"] = _accuracy(probe.probs(features.embeddings[test]).argmax(1), images.labels[test])
+        probe_probs = probe.probs(features.embeddings)
+        row["probe"] = _accuracy(probe_probs[test].argmax(1), images.labels[test])
         for name, config in recipes.items():
             seed_everything(seed)
             model, spec = build_model(
@@ -121,17 +137,52 @@ def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], ru
                 progress=False,
             )
             seconds = time.perf_counter() - start
-            # the predict stage's scores, of the test split only: the figures need no others
+            # the predict stage's scores, of the validation and test splits: the model check needs both
+            scored = np.concatenate([val, test])
             probs = run_model(
-                model, spec, images.pixels[test], runtime, batch_size=runtime.eval_batch_size, progress=False
+                model, spec, images.pixels[scored], runtime, batch_size=runtime.eval_batch_size, progress=False
             ).probs
-            row[name] = _accuracy(probs.argmax(1), images.labels[test])
-            row[f"{name}_s"] = round(seconds, 1)
-            row[f"{name}_kept"] = history.kept
-            row[f"{name}_val"] = [e.val_accuracy for e in history.epochs]
+            row.update(_recipe_row(name, probs, scored, splits, images, history, probe_probs, seconds))
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
+
+
+def _recipe_row(
+    name: str,
+    probs: np.ndarray,
+    scored: np.ndarray,
+    splits: np.ndarray,
+    images: Any,
+    history: TrainingHistory,
+    probe_probs: np.ndarray,
+    seconds: float,
+) -> dict[str, Any]:
+    """One recipe's figures: test accuracy, the model check's verdict, epochs run, seconds, the largest dip."""
+    predicted = np.full(len(images.labels), -1)
+    predicted[scored] = probs.argmax(1)
+    probe, majority = references(
+        labels=images.labels, splits=splits, class_names=images.class_names, probe_probs=probe_probs
+    )
+    check = check_model(
+        val_accuracy=split_accuracy(images.labels, predicted, splits, "val"),
+        test_accuracy=split_accuracy(images.labels, predicted, splits, "test"),
+        probe=probe,
+        majority=majority,
+        history=history,
+    )
+    accs = [e.val_accuracy for e in history.epochs if e.val_accuracy is not None]
+    dip = max([0.0] + [probe.val_accuracy - a for a in accs]) if probe.val_accuracy is not None else 0.0
+    problems = ",".join(p.kind for p in check.problems if p.severity != NOTE or p.kind == "unstable")
+    return {
+        name: round(float(check.test_accuracy), 3),
+        f"{name}_s": round(seconds, 1),
+        f"{name}_kept": history.kept,
+        f"{name}_epochs": len(history.epochs),
+        f"{name}_verdict": check.verdict + (f" ({problems})" if problems else ""),
+        f"{name}_dip": round(100 * dip, 1),  # points of validation accuracy below the probe's, at worst
+        f"{name}_val": [e.val_accuracy for e in history.epochs],
+    }
 
 
 def _accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
@@ -139,25 +190,26 @@ def _accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _print_table(rows: list[dict[str, Any]], recipes: list[str]) -> None:
-    columns = ["probe", *recipes]
-    print(
-        f"\n{'set':<14} {'seed':>4} "
-        + " ".join(f"{c:>8}" for c in columns)
-        + " "
-        + " ".join(f"{r + ' s':>10}" for r in recipes)
-    )
+    """A markdown table: per set and seed, the probe, then each recipe's accuracy, verdict, epochs, seconds, dip."""
+    head = ["set", "seed", "probe"]
+    for r in recipes:
+        head += [r, f"{r} verdict", f"{r} epochs", f"{r} s", f"{r} dip"]
+    print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for row in rows:
-        print(
-            f"{row['set']:<14} {row['seed']:>4} "
-            + " ".join(f"{row[c]:>8.3f}" for c in columns)
-            + " "
-            + " ".join(f"{row[f'{r}_s']:>10.1f}" for r in recipes)
-        )
+        cells = [row["set"], str(row["seed"]), f"{row['probe']:.3f}"]
+        for r in recipes:
+            cells += [f"{row[r]:.3f}", row[f"{r}_verdict"], str(row[f"{r}_epochs"]), f"{row[f'{r}_s']:.0f}"]
+            cells += [f"{row[f'{r}_dip']:.1f}"]
+        print("| " + " | ".join(cells) + " |")
     for name in dict.fromkeys(r["set"] for r in rows):
         mine = [r for r in rows if r["set"] == name]
-        means = " ".join(f"{np.mean([r[c] for r in mine]):>8.3f}" for c in columns)
-        secs = " ".join(f"{np.mean([r[f'{c}_s'] for r in mine]):>10.1f}" for c in recipes)
-        print(f"{name:<14} {'mean':>4} {means} {secs}")
+        cells = [name, "mean", f"{np.mean([r['probe'] for r in mine]):.3f}"]
+        for r in recipes:
+            sound = sum(row[f"{r}_verdict"] == "sound" for row in mine)
+            cells += [f"{np.mean([row[r] for row in mine]):.3f}", f"{sound}/{len(mine)} sound"]
+            cells += [f"{np.mean([row[f'{r}_epochs'] for row in mine]):.1f}"]
+            cells += [f"{np.mean([row[f'{r}_s'] for row in mine]):.0f}", f"{max(row[f'{r}_dip'] for row in mine):.1f}"]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

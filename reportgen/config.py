@@ -104,7 +104,13 @@ class AugmentConfig:
 class TrainConfig:
     """Fine-tuning recipe; these defaults are the example's ``trainingOptions('sgdm', ...)``."""
 
-    epochs: int = option(4, low=0, help="Fine-tuning epochs.")
+    epochs: int = option(4, low=0, help="Fine-tuning epochs (with --patience: the most).")
+    patience: int = option(  # 0: every epoch runs
+        0, low=0, help="Stop when the validation loss has not improved for this many epochs (0: never)."
+    )
+    warmup_epochs: float = option(  # over the first steps, from 0 to the learning rate
+        0.0, low=0, help="Linear learning-rate warm-up, in epochs."
+    )
     batch_size: int = option(10, low=1)
     learning_rate: float = option(3e-4, flag="--lr", help="Learning rate of the backbone.")
     head_lr_factor: float = option(  # WeightLearnRateFactor 10

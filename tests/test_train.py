@@ -193,3 +193,32 @@ def test_the_probes_validation_scores_are_the_starting_models(tiny_model) -> Non
     given = _train(model, spec, TrainConfig(epochs=0, head_init="probe"), seed=0, probe=probe, start=start)
     assert (given.start_val_loss, given.start_val_accuracy) == start and not seen
     assert probe_validation(None, Features(features), LABELS, VAL_IDX) is None
+
+
+def test_patience_stops_when_validation_loss_stops_improving(tiny_model) -> None:
+    # a learning rate that wrecks the model after its first epochs: the loss stops improving, training stops
+    config = TrainConfig(epochs=12, batch_size=6, learning_rate=5.0, head_lr_factor=1, keep="best", patience=2)
+    model, spec = tiny_model
+    history = _train(model, spec, config, seed=1)
+    losses = [history.start_val_loss] + [e.val_loss for e in history.epochs]
+    best = int(np.argmin(losses))
+    assert history.stopped_early and history.max_epochs == 12
+    assert len(history.epochs) == best + 2 < 12  # two epochs without a better loss, then the stop
+    assert history.kept == best
+    assert all(loss >= losses[best] for loss in losses[best + 1 :])
+
+
+def test_patience_zero_runs_every_epoch(tiny_model) -> None:
+    config = TrainConfig(epochs=3, batch_size=6, learning_rate=5.0, keep="best", patience=0)
+    history = _train(tiny_model[0], tiny_model[1], config, seed=1)
+    assert len(history.epochs) == 3 and not history.stopped_early
+
+
+def test_warm_up_ramps_the_learning_rate_then_follows_the_schedule() -> None:
+    from reportgen.model.train import lr_factor
+
+    ramp = [lr_factor(step, "constant", 100, 4) for step in range(6)]
+    assert ramp == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert lr_factor(50, "cosine", 100, 4) == pytest.approx(0.5)
+    assert lr_factor(0, "cosine", 100, 0) == 1.0 and lr_factor(99, "cosine", 100, 0) < 0.01
+    assert lr_factor(1, "cosine", 100, 4) == pytest.approx(0.5 * 0.5 * (1 + np.cos(np.pi * 0.01)))

@@ -25,6 +25,8 @@ class TrainingHistory:
     kept_epoch: int = -1  # epoch whose weights the model ends with; 0 = the starting model; -1 = the last
     start_val_loss: float | None = None  # validation loss and accuracy of the starting model, when measured
     start_val_accuracy: float | None = None
+    max_epochs: int = 0  # the most epochs the recipe allowed (0: not recorded)
+    stopped_early: bool = False  # the validation loss stopped improving before the most epochs ran (--patience)
 
     @property
     def kept(self) -> int:

@@ -66,7 +66,8 @@ def train_model(
 
     start_loss, start_acc = validate() if start is None or config.head_init != "probe" else start
     best = _BestEpoch(model, start_loss) if config.keep == "best" and start_loss is not None else None
-    history = []
+    history: list[EpochStats] = []
+    stopper = _Patience(config.patience, start_loss)
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc = _train_one_epoch(
@@ -80,9 +81,30 @@ def train_model(
         history.append(stats)
         if best is not None:
             best.offer(epoch, val_loss)
+        if stopper.stop(epoch, val_loss) and epoch < config.epochs:
+            logger.info("stopped after epoch %d: validation loss not improved for %d epochs", epoch, config.patience)
+            break
     kept = best.restore() if best is not None else -1
     model.eval()
-    return TrainingHistory(tuple(history), kept, start_loss, start_acc)
+    stopped = len(history) < config.epochs
+    return TrainingHistory(tuple(history), kept, start_loss, start_acc, max_epochs=config.epochs, stopped_early=stopped)
+
+
+class _Patience:
+    """Early stopping: the validation loss has not improved on its best (the starting model's included) for a while.
+
+    Every rank sees the same summed validation loss (:func:`evaluate_loss`), so under torchrun all ranks stop
+    after the same epoch.
+    """
+
+    def __init__(self, patience: int, start_loss: float | None) -> None:
+        self.patience, self.best, self.best_epoch = patience, start_loss, 0
+
+    def stop(self, epoch: int, val_loss: float | None) -> bool:
+        """Record ``epoch``'s validation loss; True when training should stop after it."""
+        if val_loss is not None and (self.best is None or val_loss < self.best):
+            self.best, self.best_epoch = val_loss, epoch
+        return self.patience > 0 and val_loss is not None and epoch - self.best_epoch >= self.patience
 
 
 @dataclass(frozen=True)
@@ -97,10 +119,11 @@ class _Sgd:
 
 def _sgd(model: nn.Module, spec: ModelSpec, config: TrainConfig, n_train: int, seed: int) -> _Sgd:
     optimizer = _optimizer(model, spec, config)
-    steps = max(1, config.epochs * -(-n_train // config.batch_size))
+    per_epoch = -(-n_train // config.batch_size)
+    steps = max(1, config.epochs * per_epoch)
     return _Sgd(
         optimizer,
-        _scheduler(optimizer, config.schedule, steps),
+        _scheduler(optimizer, config.schedule, steps, warmup=round(config.warmup_epochs * per_epoch)),
         nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="sum"),
         torch.Generator().manual_seed(seed),
     )
@@ -182,10 +205,21 @@ def _optimizer(model: nn.Module, spec: ModelSpec, config: TrainConfig) -> torch.
     return torch.optim.SGD(groups, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, schedule: str, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    if schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+def _scheduler(
+    optimizer: torch.optim.Optimizer, schedule: str, steps: int, *, warmup: int = 0
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning rate's factor per step: a linear warm-up over ``warmup`` steps, then constant or cosine decay.
+
+    The cosine runs over all ``steps`` of the most epochs, so an early stop ends at a learning rate still above 0.
+    """
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, schedule, steps, warmup))
+
+
+def lr_factor(step: int, schedule: str, steps: int, warmup: int) -> float:
+    """The learning rate's factor at ``step`` (0-based): warm-up ramp times the schedule's decay."""
+    ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    decay = 0.5 * (1 + math.cos(math.pi * step / steps)) if schedule == "cosine" else 1.0
+    return ramp * decay
 
 
 def _set_batchnorm_mode(model: nn.Module, batchnorm: str) -> None:
