@@ -48,7 +48,8 @@ def train_model(
     ``start``, the starting model's validation loss and accuracy when already known (the linear probe's,
     for a head started from it: :func:`reportgen.model.features.probe_validation`), saves a validation pass.
     Under torchrun (``ranks``) the model is wrapped in DistributedDataParallel and each rank takes a slice
-    of every global batch (:func:`_train_one_epoch`) and of the validation images.
+    of every global batch (:func:`_train_one_epoch`) and of the validation images. With ``config.patience``
+    training stops early (:class:`_BestEpoch`).
     """
     model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
     if config.head_init == "probe":
@@ -65,9 +66,8 @@ def train_model(
         )
 
     start_loss, start_acc = validate() if start is None or config.head_init != "probe" else start
-    best = _BestEpoch(model, start_loss) if config.keep == "best" and start_loss is not None else None
+    best = _BestEpoch(model, start_loss, keep=config.keep == "best", patience=config.patience)
     history: list[EpochStats] = []
-    stopper = _Patience(config.patience, start_loss)
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc = _train_one_epoch(
@@ -75,36 +75,14 @@ def train_model(
         )
         if config.batchnorm == "recalibrate":
             recalibrate_batchnorm(model, spec, pixels, train_idx, runtime, batch_size=eval_batch_size)
-        val_loss, val_acc = validate()
-        stats = EpochStats(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - start)
+        stats = EpochStats(epoch, train_loss, train_acc, *validate(), time.perf_counter() - start)
         _log_epoch(stats, config.epochs)
         history.append(stats)
-        if best is not None:
-            best.offer(epoch, val_loss)
-        if stopper.stop(epoch, val_loss) and epoch < config.epochs:
-            logger.info("stopped after epoch %d: validation loss not improved for %d epochs", epoch, config.patience)
+        if best.offer(epoch, stats.val_loss) and epoch < config.epochs:
             break
-    kept = best.restore() if best is not None else -1
     model.eval()
     stopped = len(history) < config.epochs
-    return TrainingHistory(tuple(history), kept, start_loss, start_acc, max_epochs=config.epochs, stopped_early=stopped)
-
-
-class _Patience:
-    """Early stopping: the validation loss has not improved on its best (the starting model's included) for a while.
-
-    Every rank sees the same summed validation loss (:func:`evaluate_loss`), so under torchrun all ranks stop
-    after the same epoch.
-    """
-
-    def __init__(self, patience: int, start_loss: float | None) -> None:
-        self.patience, self.best, self.best_epoch = patience, start_loss, 0
-
-    def stop(self, epoch: int, val_loss: float | None) -> bool:
-        """Record ``epoch``'s validation loss; True when training should stop after it."""
-        if val_loss is not None and (self.best is None or val_loss < self.best):
-            self.best, self.best_epoch = val_loss, epoch
-        return self.patience > 0 and val_loss is not None and epoch - self.best_epoch >= self.patience
+    return TrainingHistory(tuple(history), best.restore(), start_loss, start_acc, config.epochs, stopped)
 
 
 @dataclass(frozen=True)
@@ -130,18 +108,32 @@ def _sgd(model: nn.Module, spec: ModelSpec, config: TrainConfig, n_train: int, s
 
 
 class _BestEpoch:
-    """The epoch of lowest validation loss so far (0: the starting model) and a copy of its weights."""
+    """The epoch of lowest validation loss so far (0: the starting model), a copy of its weights, and when to stop.
 
-    def __init__(self, model: nn.Module, start_loss: float) -> None:
-        self.model, self.loss, self.epoch, self.state = model, start_loss, 0, _state_copy(model)
+    Training stops when the loss has not improved for ``patience`` epochs (0: never). Every rank sees the same
+    summed validation loss (:func:`evaluate_loss`), so under torchrun all ranks stop after the same epoch.
+    """
 
-    def offer(self, epoch: int, val_loss: float | None) -> None:
-        """Keep a copy of the model's weights when ``epoch`` beats the best so far."""
-        if val_loss is not None and val_loss < self.loss:
-            self.loss, self.epoch, self.state = val_loss, epoch, _state_copy(self.model)
+    def __init__(self, model: nn.Module, start_loss: float | None, *, keep: bool, patience: int) -> None:
+        self.model, self.loss, self.epoch, self.patience = model, start_loss, 0, patience
+        self.keep = keep and start_loss is not None  # no starting loss (no validation images): the last epoch
+        self.state = _state_copy(model) if self.keep else None
+
+    def offer(self, epoch: int, val_loss: float | None) -> bool:
+        """Record ``epoch``'s validation loss (copying the weights when it is the best); True: stop after it."""
+        if val_loss is not None and (self.loss is None or val_loss < self.loss):
+            self.loss, self.epoch = val_loss, epoch
+            if self.keep:
+                self.state = _state_copy(self.model)
+        stop = self.patience > 0 and val_loss is not None and epoch - self.epoch >= self.patience
+        if stop:
+            logger.info("stopping after epoch %d: validation loss not improved for %d epochs", epoch, self.patience)
+        return stop
 
     def restore(self) -> int:
-        """Load the best epoch's weights into the model; return that epoch."""
+        """Load the best epoch's weights into the model and return that epoch; -1 (the last) when not kept."""
+        if not self.keep:
+            return -1
         self.model.load_state_dict(self.state)
         logger.info("kept epoch %d (lowest validation loss %.3f)", self.epoch, self.loss)
         return self.epoch
