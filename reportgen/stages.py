@@ -257,10 +257,11 @@ def _render(report: Report, out_dir: Path, *, pdf: bool, single_file: bool) -> N
 
 def _write_tables(stage: Path, predictions: Predictions, report: Report) -> None:
     """predictions.csv, the audit's CSV lists and results.json (last: it marks a finished output folder)."""
-    write_predictions_csv(stage / "predictions.csv", predictions)
+    metadata = tuple(c.name for c in report.dataset.metadata_columns), {e.rel_path: e.metadata for e in report.images}
+    write_predictions_csv(stage / "predictions.csv", predictions, metadata)
     if report.audit is not None:
-        write_suspects_csv(stage / "suspects.csv", report.audit)
-        write_duplicates_csv(stage / "duplicates.csv", report.audit)
+        write_suspects_csv(stage / "suspects.csv", report.audit, metadata)
+        write_duplicates_csv(stage / "duplicates.csv", report.audit, metadata)
     write_json(stage / "results.json", report.to_dict())
 
 

@@ -140,7 +140,7 @@ def _delimited(text: str, name: str, delimiter: str) -> tuple[list[str], list[_R
                 raise DataError(f"{name} line {line}: {len(row)} fields where the header has {len(header)}")
             records.append(_Record(line, dict(zip(header, row, strict=True))))
     except csv.Error as exc:
-        raise DataError(f"{name} line {reader.line_num}: broken line ({exc})") from exc
+        raise DataError(f"{name} line {start}: broken line ({exc})") from exc
     if header is None:
         raise DataError(f"{name} line 1: empty file, no header line")
     return header, records
