@@ -184,3 +184,20 @@ def test_metadata_kinds_are_inferred() -> None:
     assert typed_column("c", ["1", "x"]).kind == CATEGORY
     assert typed_column("c", [True, None, 3]).values == ("true", None, "3")
     assert typed_column("n", ["nan", "1"]).kind == CATEGORY  # not a finite number
+
+
+def test_a_copy_of_a_training_image_in_the_given_test_folder_is_a_leak(tmp_path: Path) -> None:
+    import shutil
+
+    from reportgen.analysis.duplicates import find_duplicates
+
+    split_folder_copy(make_dataset(tmp_path / "src", per_class=5), tmp_path / "data")
+    shutil.copy(tmp_path / "data" / "train" / "red" / "img_00.png", tmp_path / "data" / "test" / "red" / "copy.png")
+    images = load(tmp_path / "data")
+    choice = choose_split(images, SplitConfig(), seed=0)
+    hashes = [info.sha256 for info in images.infos]
+    found = find_duplicates(hashes, images.labels, None, choice.splits, threshold=0.9)
+    (pair,) = found.pairs
+    names = {images.rel_paths[pair.idx_a], images.rel_paths[pair.idx_b]}
+    assert names == {"train/red/img_00.png", "test/red/copy.png"}
+    assert pair.leaks and found.leaks_by_splits == {"train-test": 1}
