@@ -186,7 +186,6 @@ class RunConfig:
     labels: Path | None = option(
         None,
         path="file",
-        exists=True,
         help="A CSV, TSV or JSON Lines manifest of image paths (relative to DATA_DIR), labels, an optional split "
         "and metadata columns; without it a metadata.csv or metadata.jsonl at DATA_DIR's root is read.",
     )
