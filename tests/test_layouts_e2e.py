@@ -71,6 +71,16 @@ def test_pre_split_ten_classes_are_audited_with_the_split_as_given(food: Path, t
     assert sum(m["support"] for m in results["metrics"]["per_class"]) == len(test) == 50
     assert results["metrics"]["accuracy"] == pytest.approx(correct / len(test))
     assert "Split as given by the folders train/, validation/, test/: 150 / 50 / 50 images" in dataset["split_sentence"]
+    again = run(
+        food / "split",
+        tmp_path / "again",
+        *("--checkpoint", str(tmp_path / "out" / "model.pt"), "--baseline", str(tmp_path / "out")),
+        *("--fail-under", "accuracy=0.0"),
+    )  # a checkpoint, a baseline (by content hash) and a gate work with the given split
+    assert again["dataset"]["split_counts"] == dataset["split_counts"] and again["training"] is None
+    changes = again["changes"]["dataset"]
+    assert changes["by_content"] and changes["images_added"] == changes["images_removed"] == 0
+    assert again["gates"][0]["passed"]
 
 
 @pytest.mark.e2e
