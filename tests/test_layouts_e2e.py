@@ -51,9 +51,17 @@ def food(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def split_run(food: Path) -> tuple[Path, dict]:
+    out = food / "out-split"
+    return out, run(food / "split", out, "--split", "given")
+
+
 @pytest.mark.e2e
-def test_pre_split_ten_classes_are_audited_with_the_split_as_given(food: Path, tmp_path: Path) -> None:
-    results = run(food / "split", tmp_path / "out", "--split", "given")
+def test_pre_split_ten_classes_are_audited_with_the_split_as_given(
+    food: Path, split_run: tuple[Path, dict], tmp_path: Path
+) -> None:
+    out, results = split_run
     dataset = results["dataset"]
     assert len(dataset["class_names"]) == 10 and "train" not in dataset["class_names"]
     assert dataset["split_source"] == "folders" and dataset["split_folders"] == ["train", "validation", "test"]
@@ -62,7 +70,7 @@ def test_pre_split_ten_classes_are_audited_with_the_split_as_given(food: Path, t
         for split, folder in (("train", "train"), ("val", "validation"), ("test", "test"))
     }
     assert {s: sum(c.values()) for s, c in dataset["split_counts"].items()} == folder_counts
-    predictions = rows(tmp_path / "out" / "predictions.csv")
+    predictions = rows(out / "predictions.csv")
     test = [r for r in predictions if r["split"] == "test"]
     assert {r["path"] for r in test} == {
         p.relative_to(food / "split").as_posix() for p in (food / "split" / "test").rglob("*.jpg")
@@ -74,7 +82,7 @@ def test_pre_split_ten_classes_are_audited_with_the_split_as_given(food: Path, t
     again = run(
         food / "split",
         tmp_path / "again",
-        *("--checkpoint", str(tmp_path / "out" / "model.pt"), "--baseline", str(tmp_path / "out")),
+        *("--checkpoint", str(out / "model.pt"), "--baseline", str(out)),
         *("--fail-under", "accuracy=0.0"),
     )  # a checkpoint, a baseline (by content hash) and a gate work with the given split
     assert again["dataset"]["split_counts"] == dataset["split_counts"] and again["training"] is None
@@ -84,8 +92,10 @@ def test_pre_split_ten_classes_are_audited_with_the_split_as_given(food: Path, t
 
 
 @pytest.mark.e2e
-def test_the_same_photos_as_a_flat_folder_and_metadata_csv_give_the_same_split(food: Path, tmp_path: Path) -> None:
-    by_folders = run(food / "split", tmp_path / "folders")
+def test_the_same_photos_as_a_flat_folder_and_metadata_csv_give_the_same_split(
+    food: Path, split_run: tuple[Path, dict], tmp_path: Path
+) -> None:
+    by_folders = split_run[1]
     by_manifest = run(food / "flat", tmp_path / "manifest")
     assert by_manifest["dataset"]["class_names"] == by_folders["dataset"]["class_names"]
     assert by_manifest["dataset"]["split_source"] == "manifest"

@@ -28,7 +28,7 @@ from reportgen.data.dataset import (
     scan_dataset,
     sub_folders,
 )
-from reportgen.data.manifest import Manifest, default_manifest, read_manifest
+from reportgen.data.manifest import Manifest, ManifestRow, default_manifest, read_manifest
 from reportgen.data.metadata import SUBFOLDER, Metadata, MetadataColumn, typed_column
 from reportgen.data.source import (
     FOLDERS_SPLIT,
@@ -212,7 +212,9 @@ def with_manifest(scan: DatasetScan, manifest: Manifest) -> DatasetScan:
     )
 
 
-def _split_from(records: Sequence[ImageRecord], by_path: dict) -> tuple[list[ImageRecord], list[ImageRecord]]:
+def _split_from(
+    records: Sequence[ImageRecord], by_path: dict[str, ManifestRow]
+) -> tuple[list[ImageRecord], list[ImageRecord]]:
     """The records the manifest lists, with its split, and the ones it does not list."""
     listed = [
         replace(r, split=by_path[r.rel_path].split, line=by_path[r.rel_path].line)
