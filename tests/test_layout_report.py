@@ -106,3 +106,27 @@ def test_predictions_csv_carries_the_metadata_columns(tmp_path: Path) -> None:
         "train",
     )
     assert (rows[1]["annotator"], rows[1]["n"]) == ("", "")
+
+
+def test_suspects_and_duplicates_csv_carry_each_images_metadata(tmp_path: Path) -> None:
+    from report_factory import NASTY_CLASSES, make_audit
+
+    from reportgen.render.output import DUPLICATE_COLUMNS, SUSPECT_COLUMNS, write_duplicates_csv, write_suspects_csv
+
+    audit = make_audit(tmp_path, NASTY_CLASSES)
+    suspect, pair = audit.label_issues.suspects[0].image.rel_path, audit.duplicates.pairs[0]  # type: ignore[union-attr]
+    by_path = {
+        suspect: {"annotator": "ana"},
+        pair.a.rel_path: {"annotator": "ben"},
+        pair.b.rel_path: {"annotator": "cy"},
+    }
+    write_suspects_csv(tmp_path / "s.csv", audit, (("annotator",), by_path))
+    write_duplicates_csv(tmp_path / "d.csv", audit, (("annotator",), by_path))
+    with (tmp_path / "s.csv").open(encoding="utf-8", newline="") as f:
+        suspects = {row["path"]: row for row in csv.DictReader(f)}
+    with (tmp_path / "d.csv").open(encoding="utf-8", newline="") as f:
+        pairs = list(csv.DictReader(f))
+    assert tuple(next(iter(suspects.values()))) == (*SUSPECT_COLUMNS, "annotator")
+    assert suspects[suspect]["annotator"] == by_path.get(suspect, {}).get("annotator", "")
+    assert tuple(pairs[0]) == (*DUPLICATE_COLUMNS, "annotator_a", "annotator_b")
+    assert (pairs[0]["annotator_a"], pairs[0]["annotator_b"]) == (by_path[pair.a.rel_path]["annotator"], "cy")
