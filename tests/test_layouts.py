@@ -201,3 +201,16 @@ def test_a_copy_of_a_training_image_in_the_given_test_folder_is_a_leak(tmp_path:
     names = {images.rel_paths[pair.idx_a], images.rel_paths[pair.idx_b]}
     assert names == {"train/red/img_00.png", "test/red/copy.png"}
     assert pair.leaks and found.leaks_by_splits == {"train-test": 1}
+
+
+def test_a_flat_folder_without_a_manifest_says_what_is_missing(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data", per_class=2)
+    for image in list((tmp_path / "data").rglob("*.png")):
+        image.rename(tmp_path / "data" / f"{image.parent.name}-{image.name}")
+    for folder in CLASSES:
+        (tmp_path / "data" / folder).rmdir()
+    with pytest.raises(DataError, match=r"holds images but no class folders: add a metadata\.csv"):
+        read_dataset(tmp_path / "data")
+    root = make_dataset(tmp_path / "classes", per_class=2)
+    (root / "green" / "img_00.png").rename(root / "stray.png")  # beside class folders: ignored, as before
+    assert len(read_dataset(root).records) == 5

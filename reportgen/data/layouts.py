@@ -59,6 +59,11 @@ def read_dataset(root: Path, *, labels: Path | None = None, label_column: str | 
     splits = split_folders(root)
     manifest_path = labels if labels is not None else default_manifest(root)
     flat = not splits and _is_flat(root)
+    if manifest_path is None and not splits and len(sub_folders(root)) < 2 and _root_images(root):
+        raise DataError(
+            f"data folder '{root}' holds images but no class folders: add a metadata.csv (file_name,label) or "
+            "name a manifest with --labels"
+        )
     manifest = None
     if manifest_path is not None:
         required = labels is not None or flat
@@ -104,10 +109,14 @@ def split_folders(root: Path) -> list[tuple[str, Path]]:
 
 def _is_flat(root: Path) -> bool:
     """Images at ``root``'s top, or fewer than two folders: no class folders to take labels from."""
-    images = any(
+    return _root_images(root) or len(sub_folders(root)) < 2
+
+
+def _root_images(root: Path) -> bool:
+    """Whether image files lie directly in ``root``."""
+    return any(
         p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS for p in root.iterdir() if not p.name.startswith(".")
     )
-    return images or len(sub_folders(root)) < 2
 
 
 def _split_folder_scan(root: Path, splits: list[tuple[str, Path]]) -> DatasetScan:
