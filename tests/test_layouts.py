@@ -214,3 +214,13 @@ def test_a_flat_folder_without_a_manifest_says_what_is_missing(tmp_path: Path) -
     root = make_dataset(tmp_path / "classes", per_class=2)
     (root / "green" / "img_00.png").rename(root / "stray.png")  # beside class folders: ignored, as before
     assert len(read_dataset(root).records) == 5
+
+
+def test_labels_option_over_split_folders_keeps_the_folders_split(tmp_path: Path) -> None:
+    given = split_folder_copy(make_dataset(tmp_path / "src", per_class=5), tmp_path / "data")
+    paths = sorted(p.relative_to(tmp_path / "data").as_posix() for p in (tmp_path / "data").rglob("*.png"))
+    rows = [{"path": p, "class": "warm" if "/red/" in p else "cool"} for p in paths]  # relabelled by the manifest
+    images = load(tmp_path / "data", labels=write_manifest(tmp_path / "labels.csv", rows))
+    assert images.class_names == ("cool", "warm") and images.source.layout == "manifest"
+    choice = choose_split(images, SplitConfig(), seed=0)
+    assert choice.source == "folders" and split_counts(choice.splits) == given

@@ -69,7 +69,7 @@ def read_dataset(root: Path, *, labels: Path | None = None, label_column: str | 
         required = labels is not None or flat
         manifest = read_manifest(manifest_path, root, label_column=label_column, labels_required=required)
     if manifest is not None and manifest.label_column and (labels is not None or flat):
-        return manifest_scan(root, manifest)
+        return manifest_scan(root, manifest, splits)
     scan = with_subfolders(_split_folder_scan(root, splits) if splits else scan_dataset(root))
     return with_manifest(scan, manifest) if manifest is not None else scan
 
@@ -158,8 +158,8 @@ def with_subfolders(scan: DatasetScan) -> DatasetScan:
     return replace(scan, metadata=Metadata((MetadataColumn(SUBFOLDER, "category", values),)))
 
 
-def manifest_scan(root: Path, manifest: Manifest) -> DatasetScan:
-    """The images a manifest lists, labelled (and split, with a split column) as it says."""
+def manifest_scan(root: Path, manifest: Manifest, splits: list[tuple[str, Path]] | None = None) -> DatasetScan:
+    """The images a manifest lists, labelled as it says; split by its split column, else by ``splits`` (folders)."""
     names = tuple(sorted({row.label for row in manifest.rows}))
     if len(names) < 2:
         raise DataError(
@@ -167,13 +167,20 @@ def manifest_scan(root: Path, manifest: Manifest) -> DatasetScan:
         )
     index = {name: i for i, name in enumerate(names)}
     rows = sorted(manifest.rows, key=lambda r: (index[r.label], r.rel_path))
+    folder_split = {f.name: split for split, f in splits or ()} if not manifest.split_column else {}
+    if folder_split:  # the split folders the listed images lie in
+        rows = [replace(r, split=folder_split.get(r.rel_path.split("/")[0], "")) for r in rows]
+        if not all(r.split for r in rows):
+            folder_split = {}
+            rows = [replace(r, split="") for r in rows]
     records = tuple(ImageRecord(root / r.rel_path, r.rel_path, index[r.label], r.split, r.line) for r in rows)
     metadata = Metadata(
         tuple(typed_column(c, [r.values[i] for r in rows]) for i, c in enumerate(manifest.metadata_columns))
     )
     source = DataSource(
         MANIFEST,
-        MANIFEST_SPLIT if manifest.split_column else "",
+        MANIFEST_SPLIT if manifest.split_column else FOLDERS_SPLIT if folder_split else "",
+        tuple(f.name for _, f in splits or ()) if folder_split else (),
         manifest=manifest.name,
         manifest_columns=manifest.columns,
     )
