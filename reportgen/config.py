@@ -84,6 +84,13 @@ class SplitConfig:
 
     train: float = option(0.6, name="train_fraction")  # fraction of each class used for training
     val: float = option(0.2, name="val_fraction", help="The test split takes the rest.")
+    source: str = option(
+        "auto",
+        name="split",
+        choices=("auto", "given", "random"),
+        help="auto: the split given by train/ val/ test/ folders or a manifest's split column, else random; "
+        "given: fail when none is given; random: re-split at random by the fractions.",
+    )
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,13 @@ class RunConfig:
         help="DEFAULT, a torchvision weights name (e.g. IMAGENET1K_V1), a local state-dict file, or none.",
     )
     checkpoint: Path | None = option(None, path="file", help="Load this reportgen model.pt and skip training.")
+    labels: Path | None = option(
+        None,
+        path="file",
+        help="A CSV, TSV or JSON Lines manifest of image paths (relative to DATA_DIR), labels, an optional split "
+        "and metadata columns; without it a metadata.csv or metadata.jsonl at DATA_DIR's root is read.",
+    )
+    label_column: str | None = option(None, help="The manifest's label column (default: label or class).")
     seed: int = option(0, help="Drives split, augmentation and training.")
     split: SplitConfig = field(default_factory=SplitConfig)
     recipe: str = option(  # the named training defaults that ``train`` started from

@@ -22,8 +22,9 @@ from reportgen.analysis.model_check import ModelCheck, check_predictions
 from reportgen.compare.baseline import load_baseline
 from reportgen.compare.gates import GateSpec, all_passed, check_gate_classes, parse_gates
 from reportgen.config import RunConfig
-from reportgen.data.dataset import LoadedImages, load_probes, scan_dataset
-from reportgen.data.splits import split_dataset
+from reportgen.data.dataset import LoadedImages, load_probes
+from reportgen.data.layouts import read_dataset
+from reportgen.data.splits import choose_split
 from reportgen.model.backbones import ModelSpec, build_model, load_checkpoint
 from reportgen.model.distributed import Ranks, barrier, gather_rows, load_images_on_node, process_group, ranks_from_env
 from reportgen.model.distributed import describe as describe_ranks
@@ -134,14 +135,15 @@ def _score(config: RunConfig, runtime: Runtime, ranks: Ranks, timer: _Timer, *, 
     """Scan, decode, split, pretrained features, training and predictions: the part every rank runs."""
     progress = config.progress and ranks.is_main
     with timer("scan"):
-        scan = scan_dataset(config.data_dir)
+        scan = read_dataset(config.data_dir, labels=config.labels, label_column=config.label_column)
     check_gate_classes(gates, scan.class_names)
     with timer("model"):
         model, spec = _model(config, scan.class_names)
     probe_pixels = load_probes(config.probes, spec.image_size) if config.probes else None  # fail before training
     with timer("decode"):
         images = load_images_on_node(scan, spec.image_size, ranks, progress=progress)
-    splits = split_dataset(images.labels, images.class_names, config.split, config.seed, images.root)
+    split = choose_split(images, config.split, seed=config.seed)
+    splits = split.splits
     with timer("features"):
         features = _features(config, model, spec, images, runtime, ranks)
     train_idx = np.flatnonzero(splits == "train")
@@ -153,7 +155,7 @@ def _score(config: RunConfig, runtime: Runtime, ranks: Ranks, timer: _Timer, *, 
     with timer("predict"):
         predictions = _predict(config, model, spec, images, splits, runtime, ranks)
     model_check = _check_model(predictions, features, probe, history) if ranks.is_main else None
-    return Scored(images, model, spec, features, history, predictions, model_check, probe_pixels)
+    return Scored(images, model, spec, features, history, predictions, model_check, probe_pixels, split)
 
 
 @contextlib.contextmanager

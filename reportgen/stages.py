@@ -32,6 +32,7 @@ from reportgen.assemble.report import (
 from reportgen.compare.gates import GateSpec
 from reportgen.config import RunConfig
 from reportgen.data.dataset import LoadedImages, image_size
+from reportgen.data.splits import SplitChoice
 from reportgen.model.backbones import ModelSpec, save_checkpoint
 from reportgen.model.distributed import describe as describe_ranks
 from reportgen.model.features import finetuned_oos_probs
@@ -64,6 +65,7 @@ class Scored:
     predictions: Predictions
     model_check: ModelCheck | None  # rank 0's
     probe_pixels: np.ndarray | None
+    split: SplitChoice | None = None  # where the split came from (None: made at random)
 
 
 def write_report(
@@ -94,7 +96,7 @@ def write_report(
     device = runtime.describe() + describe_ranks()
     report = build_report(
         run=RunInfo(started_at, versions(), device, config.seed, timer.seconds, config.to_dict()),
-        dataset=dataset_summary(images, metrics),
+        dataset=dataset_summary(images, metrics, scored.split),
         model=_model_summary(config, spec, trained=scored.history is not None),
         history=scored.history,
         model_check=scored.model_check,
@@ -255,10 +257,11 @@ def _render(report: Report, out_dir: Path, *, pdf: bool, single_file: bool) -> N
 
 def _write_tables(stage: Path, predictions: Predictions, report: Report) -> None:
     """predictions.csv, the audit's CSV lists and results.json (last: it marks a finished output folder)."""
-    write_predictions_csv(stage / "predictions.csv", predictions)
+    metadata = tuple(c.name for c in report.dataset.metadata_columns), {e.rel_path: e.metadata for e in report.images}
+    write_predictions_csv(stage / "predictions.csv", predictions, metadata)
     if report.audit is not None:
-        write_suspects_csv(stage / "suspects.csv", report.audit)
-        write_duplicates_csv(stage / "duplicates.csv", report.audit)
+        write_suspects_csv(stage / "suspects.csv", report.audit, metadata)
+        write_duplicates_csv(stage / "duplicates.csv", report.audit, metadata)
     write_json(stage / "results.json", report.to_dict())
 
 

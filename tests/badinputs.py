@@ -7,6 +7,7 @@ the whole corpus builds in milliseconds.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import struct
@@ -211,4 +212,72 @@ def make_plain_pickle(folder: Path) -> Path:
     """A plain ``pickle.dumps`` file named .pt (not even a torch archive)."""
     path = folder / "plain.pt"
     path.write_bytes(pickle.dumps(ArbitraryObject()))
+    return path
+
+
+# --- manifests (a table of paths, labels, splits and metadata beside a flat folder of images) -----------
+
+MANIFEST_HEADER = "file_name,label,split,annotator"
+
+
+def make_manifest_dataset(root: Path) -> list[str]:
+    """A flat ``root/images/`` of six good JPEGs (a0-a2 labelled a, b0-b2 labelled b); the manifest's lines."""
+    lines = [MANIFEST_HEADER]
+    for label in ("a", "b"):
+        for i in range(3):
+            make_good_jpeg(root / "images", f"{label}{i}.jpg", seed=10 * ord(label) + i)
+            lines.append(f"images/{label}{i}.jpg,{label},{('train', 'train', 'test')[i]},ann{i}")
+    return lines
+
+
+def bad_manifest_row(root: Path, kind: str) -> str:
+    """One manifest line of the row-level ``kind`` (see MANIFEST_ROW_KINDS), with the files it needs made."""
+    outside = make_good_jpeg(root.parent / f"outside-{root.name}", "outside.jpg")
+    if kind == "unreadable image":
+        make_text_as_jpeg(root / "images")
+    if kind in ("empty label", "unknown split"):
+        make_good_jpeg(root / "images", "extra.jpg", seed=99)
+    if kind == "symlink out":
+        (root / "images" / "link.jpg").symlink_to(outside)
+    return {
+        "missing file": "images/nothere.jpg,a,train,x",
+        "unreadable image": "images/notes.jpg,a,train,x",
+        "empty label": "images/extra.jpg,,train,x",
+        "unknown split": "images/extra.jpg,a,holdout,x",
+        "same file, other label": "images/a0.jpg,b,train,x",
+        "absolute path": f"{outside},a,train,x",
+        "parent path": f"../{outside.parent.name}/outside.jpg,a,train,x",
+        "symlink out": "images/link.jpg,a,train,x",
+        "empty path": ",a,train,x",
+    }[kind]
+
+
+def bad_manifest_file(root: Path, kind: str) -> Path:
+    """A manifest of the file-level ``kind`` (see MANIFEST_FILE_KINDS) beside ``make_manifest_dataset``'s images."""
+    lines = make_manifest_dataset(root)
+    path = root / "labels.csv"
+    if kind == "no path column":
+        lines[0] = "name,label,split,annotator"
+    elif kind == "no label column":
+        lines = [",".join(line.split(",")[:1] + line.split(",")[2:]) for line in lines]
+    elif kind == "repeated column":
+        lines[0] = "file_name,label,split,label"
+    elif kind == "too few fields":
+        lines[3] = "images/a2.jpg,a"
+    elif kind == "broken quoting":
+        lines[4] = 'images/b0.jpg,"b,train,ann0'
+    elif kind == "empty file":
+        lines = []
+    elif kind == "unknown file type":
+        path = root / "labels.xlsx"
+    elif kind == "broken json line":
+        path = root / "labels.jsonl"
+        rows = [dict(zip(MANIFEST_HEADER.split(","), line.split(","), strict=True)) for line in lines[1:]]
+        lines = [json.dumps(r) for r in rows]
+        lines[2] = lines[2][:-5]
+    text = "\n".join(lines) + ("\n" if lines else "")
+    if kind == "wrong encoding":
+        path.write_bytes(text.replace("ann2", "caf\xe9").encode("latin-1"))
+    else:
+        path.write_text(text, "utf-8")
     return path

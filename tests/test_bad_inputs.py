@@ -18,6 +18,7 @@ from PIL import Image
 
 from reportgen.config import SplitConfig
 from reportgen.data.dataset import LoadedImages, load_images, scan_dataset
+from reportgen.data.layouts import read_dataset
 from reportgen.data.splits import split_dataset
 from reportgen.errors import DataError, ModelError, OutputError, ReportgenError
 from reportgen.model.backbones import build_model, load_checkpoint
@@ -295,3 +296,81 @@ def test_checkpoint_whose_weights_do_not_fit_its_arch_is_a_clear_error(tmp_path:
     with pytest.raises(ModelError) as exc:
         load_checkpoint(path, ("a", "b"))
     assert "holds weights that do not fit resnet18: Missing key(s)" in assert_one_line(exc)
+
+
+# --- manifests ----------------------------------------------------------------------------------------
+
+BAD_ROW_LINE = 8  # the header, six good rows, then the bad one
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("missing file", r"^file not found$"),
+        ("unreadable image", r"^not an image file Pillow can read$"),
+        ("empty label", r"^empty label$"),
+        ("unknown split", r"^unknown split 'holdout' \(use train, training, val"),
+        ("same file, other label", r"^listed twice with different labels or splits \(lines 2 and 8\)$"),
+        ("absolute path", r"^absolute path: paths must be relative to DATA_DIR$"),
+        ("parent path", r"^path leaves DATA_DIR \('\.\.'\)$"),
+        ("symlink out", r"^link leads outside DATA_DIR$"),
+        ("empty path", r"^empty path$"),
+    ],
+)
+def test_unusable_manifest_row_is_a_skipped_file_with_its_reason_and_line(
+    tmp_path: Path, kind: str, reason: str
+) -> None:
+    root = tmp_path / "data"
+    lines = bad.make_manifest_dataset(root)
+    lines.append(bad.bad_manifest_row(root, kind))
+    (root / "metadata.csv").write_text("\n".join(lines) + "\n", "utf-8")  # found without --labels
+    images = load_images(read_dataset(root), SIZE, progress=False)
+    (skipped,) = [s for s in images.skipped if s.line == BAD_ROW_LINE]
+    assert re.search(reason, skipped.reason), skipped.reason
+    assert len(images.rel_paths) == (5 if kind == "same file, other label" else 6)  # nothing else is lost
+    assert images.metadata.column("annotator") is not None and len(images.given_splits) == len(images.rel_paths)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("no path column", r"^labels\.csv line 1: no path column \(looked for file_name, "),
+        ("no label column", r"^labels\.csv line 1: no label column \(looked for label, class"),
+        ("repeated column", r"^labels\.csv line 1: a repeated column name 'label'$"),
+        ("too few fields", r"^labels\.csv line 4: 2 fields where the header has 4$"),
+        ("broken quoting", r"^labels\.csv line 5: broken line \("),
+        ("empty file", r"^labels\.csv line 1: empty file, no header line$"),
+        ("unknown file type", r"^manifest 'labels\.xlsx': unknown file type '\.xlsx'"),
+        ("broken json line", r"^labels\.jsonl line 3: broken JSON \("),
+        ("wrong encoding", r"^labels\.csv line 4: not UTF-8 text \(save the file as UTF-8\)$"),
+    ],
+)
+def test_unreadable_manifest_is_one_line_naming_file_and_line(tmp_path: Path, kind: str, message: str) -> None:
+    root = tmp_path / "data"
+    path = bad.bad_manifest_file(root, kind)
+    with pytest.raises(DataError) as exc:
+        read_dataset(root, labels=path)
+    assert re.search(message, assert_one_line(exc)), str(exc.value)
+
+
+def test_label_column_that_is_not_there_is_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    (root / "labels.csv").parent.mkdir(parents=True)
+    (root / "labels.csv").write_text("\n".join(bad.make_manifest_dataset(root)) + "\n", "utf-8")
+    with pytest.raises(DataError) as exc:
+        read_dataset(root, labels=root / "labels.csv", label_column="species")
+    assert assert_one_line(exc) == "labels.csv line 1: no column 'species' (named by --label-column)"
+
+
+def test_bad_manifest_on_the_command_line_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from reportgen.cli import main
+
+    root = tmp_path / "data"
+    path = bad.bad_manifest_file(root, "wrong encoding")
+    args = ["run", str(root), "--labels", str(path), "--out", str(tmp_path / "o"), "--no-pdf", "-q"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "labels.csv line 4: not UTF-8 text" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()

@@ -15,7 +15,8 @@ import badinputs as bad
 import pytest
 from conftest import EXAMPLE, make_dataset, subset
 
-from reportgen.data.dataset import load_images, scan_dataset
+from reportgen.data.dataset import load_images
+from reportgen.data.layouts import read_dataset
 from reportgen.model.distributed import Ranks
 from reportgen.render.output import MARKER
 
@@ -97,10 +98,19 @@ def test_the_processes_of_a_machine_share_the_decoding_and_get_one_process_resul
     root = make_dataset(tmp_path / "data", per_class=5)
     bad.make_truncated_jpeg(root / "green")
     bad.make_zero_byte(root / "red")  # skipped rows in the middle are compacted away
+    _with_metadata_csv(root)  # and the metadata and given split stay with their images
     result = _run([*_torchrun(), str(TESTS / "torchrun_decode.py"), str(root), "24", str(tmp_path / "rank")])
     assert result.returncode == 0, result.stderr[-3000:]
-    alone = load_images(scan_dataset(root), 24, progress=False)
+    alone = load_images(read_dataset(root), 24, progress=False)
     expected = (alone.pixels.tobytes(), alone.infos, alone.rel_paths, alone.skipped, alone.labels.tolist())
+    expected += (alone.metadata, alone.given_splits, alone.source)
     for rank in (0, 1):
         assert pickle.loads((tmp_path / f"rank{rank}.pkl").read_bytes()) == expected
-    assert len(alone.skipped) == 2
+    assert len(alone.skipped) == 2 and len(alone.metadata.columns) == 2 and alone.source.split_source == "manifest"
+
+
+def _with_metadata_csv(root: Path) -> None:
+    """A metadata.csv listing every image of ``root`` with a split, a camera and a number (by row)."""
+    paths = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    rows = [f"{p},{('train', 'train', 'val', 'test')[i % 4]},cam{i % 3},{i}" for i, p in enumerate(paths)]
+    (root / "metadata.csv").write_text("\n".join(["file_name,split,camera,order", *rows]) + "\n", "utf-8")

@@ -20,6 +20,7 @@ from reportgen.assemble.audit import class_facts
 from reportgen.compare.baseline import compare_results
 from reportgen.compare.gates import GateSpec, evaluate_gates
 from reportgen.data.dataset import LoadedImages
+from reportgen.data.splits import RANDOM, SplitChoice
 from reportgen.model.history import TrainingHistory
 from reportgen.model.predictions import Features, Predictions
 from reportgen.narrative import narrate, with_narrative
@@ -34,6 +35,7 @@ from reportgen.report import (
     GalleryImage,
     ImageEntry,
     ImageFlag,
+    MetadataField,
     ModelSummary,
     ProbeResult,
     Report,
@@ -238,10 +240,24 @@ def planned_figures(*, trained: bool, audit: Audit | None, dataset_map: DatasetM
     return {key: f"{FIGURES_DIR}/{name}" for key, name in FIGURE_FILES.items() if shown.get(key, True)}
 
 
-def dataset_summary(images: LoadedImages, metrics: Metrics) -> DatasetSummary:
-    """The audited folder: its classes, split counts and skipped files."""
+def dataset_summary(images: LoadedImages, metrics: Metrics, split: SplitChoice | None = None) -> DatasetSummary:
+    """The audited folder: its classes, split counts and skipped files; its layout, split source and manifest."""
+    source = images.source
     return DatasetSummary(
-        str(images.root), images.class_names, metrics.split_counts, len(images.rel_paths), images.skipped
+        str(images.root),
+        images.class_names,
+        metrics.split_counts,
+        len(images.rel_paths),
+        images.skipped,
+        layout=source.layout,
+        split_source=split.source if split else RANDOM,
+        split_folders=source.split_folders if split and split.source != RANDOM else (),
+        manifest=source.manifest,
+        manifest_columns=source.manifest_columns,
+        metadata_columns=tuple(MetadataField(c.name, c.kind) for c in images.metadata.columns),
+        val_carved=bool(split and split.val_carved),
+        classes_without_test=split.classes_without_test if split else (),
+        label_disagreements=source.label_disagreements,
     )
 
 
@@ -276,9 +292,10 @@ def map_marks(audit: Audit | None) -> tuple[dict[str, list[int]], list[tuple[int
 
 def image_entries(images: LoadedImages, splits: np.ndarray) -> tuple[ImageEntry, ...]:
     """Every image of the run with its content hash: what a later ``--baseline`` run compares against."""
+    names, rows = images.class_names, zip(images.rel_paths, images.infos, images.labels, splits, strict=True)
     return tuple(
-        ImageEntry(path, info.sha256, images.class_names[int(label)], str(split), info.width, info.height)
-        for path, info, label, split in zip(images.rel_paths, images.infos, images.labels, splits, strict=True)
+        ImageEntry(path, info.sha256, names[int(label)], str(split), info.width, info.height, images.metadata.row(i))
+        for i, (path, info, label, split) in enumerate(rows)
     )
 
 

@@ -1,4 +1,4 @@
-"""Data layer: scan and decode a data set, its split, samples and folds, the worker pool, the example's download.
+"""Data layer: read a data set in its layout (class folders, split folders, a manifest) with metadata; decode, split.
 
 May import: reportgen.config, reportgen.errors.
 """

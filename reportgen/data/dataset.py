@@ -20,6 +20,8 @@ from PIL import Image, ImageFile, ImageOps
 from tqdm import tqdm
 
 from reportgen.data.metadata import Metadata
+from reportgen.data.pixels import ImageInfo, fit_square, image_info, to_rgb
+from reportgen.data.source import CLASS_FOLDERS, DataSource
 from reportgen.data.workers import ordered_map, usable_cores
 from reportgen.errors import DataError
 
@@ -40,6 +42,8 @@ class ImageRecord:
     path: Path
     rel_path: str  # relative to the data set root, '/'-separated
     class_idx: int
+    split: str = ""  # the split given by a split folder or a manifest ("" when none is given)
+    line: int | None = None  # the manifest line that lists it
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class SkippedFile:
 
     rel_path: str
     reason: str
+    line: int | None = None  # the manifest line that lists it, when a manifest does
 
 
 @dataclass(frozen=True)
@@ -57,19 +62,9 @@ class DatasetScan:
     root: Path
     class_names: tuple[str, ...]
     records: tuple[ImageRecord, ...]
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """Facts about one decoded image, kept for image-health checks and duplicate search."""
-
-    width: int  # after EXIF orientation
-    height: int
-    mode: str  # Pillow mode of the file ("RGB", "L", "CMYK", "P", "I;16", ...)
-    sha256: str  # of the file's bytes
-    brightness: float  # mean luminance in [0, 1]
-    contrast: float  # standard deviation of luminance in [0, 1]
-    colourfulness: float  # mean absolute channel difference in [0, 1]; ~0 for grayscale
+    skipped: tuple[SkippedFile, ...] = ()  # manifest rows that name no usable file
+    metadata: Metadata = Metadata()  # a value per record
+    source: DataSource = DataSource()
 
 
 @dataclass(frozen=True)
@@ -84,6 +79,8 @@ class LoadedImages:
     infos: tuple[ImageInfo, ...]
     skipped: tuple[SkippedFile, ...]
     metadata: Metadata = Metadata()  # columns beside the images (a manifest's, the sub-folders)
+    given_splits: tuple[str, ...] = ()  # per image, the split its folder or manifest row gives ("": none)
+    source: DataSource = DataSource()  # the layout, and where the split and labels came from
 
 
 def scan_dataset(root: Path) -> DatasetScan:
@@ -95,24 +92,29 @@ def scan_dataset(root: Path) -> DatasetScan:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder '{root}' does not exist or is not a folder")
-    class_dirs = sorted(
-        (p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),
-        key=lambda p: p.name,
-    )
-    _check_utf8_names(class_dirs)
+    class_dirs = sub_folders(root)
+    check_utf8_names(class_dirs)
     if len(class_dirs) < 2:
         found = ", ".join(p.name for p in class_dirs) or "none"
         raise DataError(f"data folder '{root}' needs at least two class folders (found: {found})")
     records: list[ImageRecord] = []
     for class_idx, class_dir in enumerate(class_dirs):
-        files = _image_files(class_dir)
+        files = image_files(class_dir)
         if not files:
-            raise DataError(f"class folder '{class_dir}' holds no images ({_extension_hint()})")
+            raise DataError(f"class folder '{class_dir}' holds no images ({extension_hint()})")
         records.extend(ImageRecord(f, f.relative_to(root).as_posix(), class_idx) for f in files)
     return DatasetScan(root, tuple(p.name for p in class_dirs), tuple(records))
 
 
-def _check_utf8_names(class_dirs: list[Path]) -> None:
+def sub_folders(folder: Path) -> list[Path]:
+    """The folders directly inside ``folder``, by name; hidden ones and links to folders left out."""
+    return sorted(
+        (p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
+
+
+def check_utf8_names(class_dirs: list[Path]) -> None:
     """Class names go into JSON and HTML, which hold only valid Unicode: refuse undecodable folder names."""
     for class_dir in class_dirs:
         if _printable(class_dir.name) != class_dir.name:
@@ -124,7 +126,8 @@ def _printable(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _image_files(class_dir: Path) -> list[Path]:
+def image_files(class_dir: Path) -> list[Path]:
+    """The image files under ``class_dir`` (nested folders included, hidden ones and links to folders not), sorted."""
     found = []
     for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -134,7 +137,8 @@ def _image_files(class_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(class_dir).as_posix())
 
 
-def _extension_hint() -> str:
+def extension_hint() -> str:
+    """The image file extensions looked for, in words."""
     return "looked for " + ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
 
 
@@ -155,7 +159,7 @@ def load_images(scan: DatasetScan, size: int, *, progress: bool = True, workers:
         name = _printable(scan.records[record_idx].rel_path)
         if isinstance(outcome, str):
             logger.warning("skipping %s: %s", name, outcome)
-            skipped.append(SkippedFile(name, outcome))
+            skipped.append(SkippedFile(name, outcome, scan.records[record_idx].line))
             continue
         pixels[len(kept)], info = outcome
         kept.append(record_idx)
@@ -175,7 +179,7 @@ def loaded_from_rows(
     """
     kept = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, str)]
     reasons = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, str)]
-    skipped = [SkippedFile(_printable(scan.records[i].rel_path), reason) for i, reason in reasons]
+    skipped = [SkippedFile(_printable(scan.records[i].rel_path), reason, scan.records[i].line) for i, reason in reasons]
     for skip in skipped if warn else ():
         logger.warning("skipping %s: %s", skip.rel_path, skip.reason)
     infos = [outcomes[i] for i in kept]
@@ -202,7 +206,10 @@ def _loaded(
         labels=labels,
         pixels=pixels,
         infos=tuple(infos),
-        skipped=tuple(skipped),
+        skipped=(*scan.skipped, *skipped),
+        metadata=scan.metadata.select(kept),
+        given_splits=tuple(scan.records[i].split for i in kept) if scan.source.split_source else (),
+        source=scan.source,
     )
 
 
@@ -257,9 +264,10 @@ def _release_written(pixels: np.ndarray, rows: int) -> None:
 def _check_classes_left(scan: DatasetScan, labels: np.ndarray) -> None:
     counts = np.bincount(labels, minlength=len(scan.class_names))
     for class_idx, count in enumerate(counts):
+        if count == 0 and scan.source.layout == CLASS_FOLDERS:
+            raise DataError(f"class folder '{scan.root / scan.class_names[class_idx]}' has no readable images")
         if count == 0:
-            folder = scan.root / scan.class_names[class_idx]
-            raise DataError(f"class folder '{folder}' has no readable images")
+            raise DataError(f"class '{scan.class_names[class_idx]}' of '{scan.root}' has no readable images")
 
 
 class _Unusable(ValueError):
@@ -301,8 +309,8 @@ def _decode(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
         ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an image already upright
         if width < 1 or height < 1:
             raise ValueError("image has no pixels")
-        array = np.asarray(_fit(_to_rgb(img), size), dtype=np.uint8)
-    info = _image_info(array, width, height, mode, hashlib.sha256(data).hexdigest())
+        array = np.asarray(fit_square(to_rgb(img), size), dtype=np.uint8)
+    info = image_info(array, width, height, mode, hashlib.sha256(data).hexdigest())
     return array, info
 
 
@@ -336,46 +344,6 @@ def image_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` of an image file, EXIF orientation applied, from its header (no decode)."""
     with Image.open(path) as img:
         return _oriented_size(img)
-
-
-def _fit(img: Image.Image, size: int) -> Image.Image:
-    """Squash the whole image to ``size`` x ``size`` (as MATLAB's augmentedImageDatastore does)."""
-    return img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB, compositing transparency on white."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        values = np.asarray(img, dtype=np.float64)
-        top = float(values.max()) or 1.0
-        return Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8)).convert("RGB")
-    if img.mode == "RGB":
-        return img  # no copy: resizing makes the new image
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
-
-
-def _image_info(array: np.ndarray, width: int, height: int, mode: str, sha256: str) -> ImageInfo:
-    rgb = array.astype(np.float32)
-    rgb /= 255.0  # in place, here and below: the same float32 operations as out of place, fewer buffers
-    luminance = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    channel_diff = np.abs(rgb[..., 0] - rgb[..., 1])
-    channel_diff += np.abs(rgb[..., 1] - rgb[..., 2])
-    channel_diff /= 2
-    return ImageInfo(
-        width=width,
-        height=height,
-        mode=mode,
-        sha256=sha256,
-        brightness=round(float(luminance.mean()), 4),
-        contrast=round(float(luminance.std()), 4),
-        colourfulness=round(float(channel_diff.mean()), 4),
-    )
 
 
 def load_probes(paths: tuple[Path, ...], size: int) -> np.ndarray:

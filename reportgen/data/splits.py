@@ -3,15 +3,68 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from reportgen.config import SplitConfig
-from reportgen.data.dataset import LoadedImages
+from reportgen.data.dataset import SPLITS, LoadedImages
 from reportgen.errors import DataError
 
 logger = logging.getLogger(__name__)
+
+RANDOM = "random"  # split_source of a split made here
+
+
+@dataclass(frozen=True)
+class SplitChoice:
+    """The split of each image and where it came from."""
+
+    splits: np.ndarray  # (N,) "train" | "val" | "test"
+    source: str  # RANDOM, or the data set's given split's source ("folders", "manifest")
+    val_carved: bool = False  # no val split was given: it was carved from train
+    classes_without_test: tuple[str, ...] = ()  # classes the given test split has no image of
+
+
+def choose_split(images: LoadedImages, split: SplitConfig, *, seed: int) -> SplitChoice:
+    """The split given with the data set (``split.source`` auto or given), or a random one (random, or none given).
+
+    A given split without val gets val carved from train (seeded, stratified, in the fractions' proportion).
+
+    Raises:
+        DataError: ``given`` and no split is given; or a class has no training image left.
+    """
+    given = images.source.split_source if images.given_splits else ""
+    if split.source == "given" and not given:
+        raise DataError(f"--split given: '{images.root}' has no train/ test/ folders and no manifest split column")
+    if split.source == RANDOM or not given:
+        return SplitChoice(split_dataset(images.labels, images.class_names, split, seed, images.root), RANDOM)
+    splits = np.array(images.given_splits, dtype=object)
+    counts = {s: np.bincount(images.labels[splits == s], minlength=len(images.class_names)) for s in SPLITS}
+    untrained = [n for n, c in zip(images.class_names, counts["train"], strict=True) if c == 0]
+    if untrained:
+        raise DataError(f"class(es) with no readable training image in the given split: {', '.join(untrained)}")
+    carved = not counts["val"].any()
+    if carved:
+        share = split.val / (split.train + split.val)
+        splits = _carve_val(splits, images.labels, share, seed)
+        logger.warning("no val split given: %.0f %% of each class's training images became val", share * 100)
+    no_test = tuple(n for n, c in zip(images.class_names, counts["test"], strict=True) if c == 0)
+    if no_test:
+        logger.warning("the given test split has no image of: %s", ", ".join(no_test))
+    return SplitChoice(splits.astype(str), given, carved, no_test)
+
+
+def _carve_val(splits: np.ndarray, labels: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Move ``share`` of each class's training images (seeded; at least one, never the last) to val."""
+    rng = np.random.default_rng(seed)
+    carved = splits.copy()
+    for class_idx in np.unique(labels):
+        train = np.flatnonzero((labels == class_idx) & (splits == "train"))
+        n_val = min(len(train) - 1, max(1, round(len(train) * share)))
+        carved[rng.permutation(train)[:n_val]] = "val"
+    return carved
 
 
 def split_dataset(

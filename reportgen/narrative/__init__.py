@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from reportgen.analysis.model_check import UNSOUND
 from reportgen.narrative.caveats import caveats
 from reportgen.narrative.classes import CONFIDENT, class_narrative, selection_notes
+from reportgen.narrative.dataset import split_sentence
 from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
 from reportgen.narrative.galleries import GalleryWords, gallery_words
 from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict
@@ -45,6 +46,7 @@ class Narrative:
     model_notes: tuple[str, ...] = ()  # one sentence per problem it found
     galleries: dict[str, GalleryWords] = field(default_factory=dict)  # class name -> its galleries' headings
     selection_notes: tuple[str, str] = ("", "")  # the PDF's and the HTML's words on the classes the PDF details
+    split_sentence: str = ""  # where the split and labels came from (``dataset.split_sentence``)
 
 
 def narrate(
@@ -87,6 +89,7 @@ def narrate(
         model_notes=model_notes(check) if check else (),
         galleries={s.class_name: gallery_words(s) for s in report.classes},
         selection_notes=selection_notes(report.pdf_classes) if report.pdf_classes else ("", ""),
+        split_sentence=split_sentence(report.dataset),
     )
 
 
@@ -94,7 +97,8 @@ def with_narrative(report: Report, narrative: Narrative) -> Report:
     """A copy of ``report`` with the words of ``narrative`` in its fields.
 
     Sets each section's ``narrative`` and gallery headings, ``findings``, ``caveats``, ``pdf_classes``' notes,
-    ``dataset.under_represented_rule`` and, when the model was checked, ``model_verdict`` and ``model_notes``.
+    ``dataset.under_represented_rule``,
+    ``dataset.split_sentence`` and, when the model was checked, ``model_verdict`` and ``model_notes``.
     With an unsound model the class paragraphs and the caveats open with a warning and the first finding is
     marked.
     """
@@ -106,7 +110,11 @@ def with_narrative(report: Report, narrative: Narrative) -> Report:
         findings = tuple(f"{UNSOUND_FINDING} {f}" if i == 0 else f for i, f in enumerate(findings))
     report = dataclasses.replace(
         report,
-        dataset=dataclasses.replace(report.dataset, under_represented_rule=narrative.under_represented_rule),
+        dataset=dataclasses.replace(
+            report.dataset,
+            under_represented_rule=narrative.under_represented_rule,
+            split_sentence=narrative.split_sentence,
+        ),
         classes=tuple(
             _with_gallery_words(
                 dataclasses.replace(s, narrative=(*lead, *narrative.class_paragraphs.get(s.class_name, ()))),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from reportgen.analysis.classes import class_totals
 from reportgen.narrative.classes import CONFIDENT
+from reportgen.narrative.dataset import disagreement_finding
 from reportgen.narrative.format import fmt_percent, fmt_plural, has_have, is_are, join_words, listed, sentence
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def key_findings(
             _headline(report),
             _leakage_finding(report, facts),
             _mislabel_finding(report, facts, confident),
+            disagreement_finding(report.dataset),
             _confusion_finding(report),
             _representation_finding(report),
             *_other_audit_findings(report, facts),

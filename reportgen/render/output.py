@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,20 +151,42 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n", "utf-8")
 
 
-def write_predictions_csv(path: Path, predictions: Any) -> None:
-    """One row per image: path, split, true and predicted label, then one score column per class."""
+def write_predictions_csv(path: Path, predictions: Any, metadata: ImageMetadata | None = None) -> None:
+    """One row per image: path, split, true and predicted label, one score column per class, then its metadata."""
     import csv
 
     names = predictions.class_names
+    meta_names, by_path = metadata or ((), {})
+    taken = {"path", "split", "true_label", "predicted_label", *(f"score_{n}" for n in names)}
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         header = ["path", "split", "true_label", "predicted_label", *(f"score_{n}" for n in names)]
-        writer.writerow([safe_cell(h) for h in header])
+        writer.writerow([safe_cell(h) for h in [*header, *metadata_headers(meta_names, taken)]])
         for i, rel_path in enumerate(predictions.rel_paths):
             probs = predictions.probs[i]
             labels = (names[predictions.labels[i]], names[int(probs.argmax())])
             row = [rel_path, predictions.splits[i], *labels]
-            writer.writerow([*(safe_cell(c) for c in row), *(f"{p:.6f}" for p in probs)])
+            values = metadata_cells(by_path.get(rel_path, {}), meta_names)
+            writer.writerow([*(safe_cell(c) for c in row), *(f"{p:.6f}" for p in probs), *map(safe_cell, values)])
+
+
+ImageMetadata = tuple[tuple[str, ...], Mapping[str, Mapping[str, Any]]]  # (column names, rel_path -> values)
+
+
+def metadata_headers(names: Sequence[str], taken: set[str], suffix: str = "") -> list[str]:
+    """The CSV headers of metadata columns: their names, ``meta_`` in front where a table's column has the name."""
+    return [(f"meta_{n}" if n + suffix in taken else n) + suffix for n in names]
+
+
+def metadata_cells(values: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """An image's metadata as CSV text: whole numbers without '.0', missing values empty."""
+    cells = []
+    for name in names:
+        value = values.get(name)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        cells.append("" if value is None else str(value))
+    return cells
 
 
 SUSPECT_COLUMNS = (
@@ -183,7 +205,7 @@ SUSPECT_COLUMNS = (
 DUPLICATE_COLUMNS = ("path_a", "path_b", "split_a", "split_b", "label_a", "label_b", "kind", "similarity", "leaks")
 
 
-def write_suspects_csv(path: Path, audit: Any) -> None:
+def write_suspects_csv(path: Path, audit: Any, metadata: ImageMetadata | None = None) -> None:
     """One row per image in a review tier ("likely_wrong", "worth_a_look", "no_class", or two joined by "+").
 
     ``decision`` is left empty for the reviewer (``relabel:CLASS``, ``remove`` or ``keep``; see README).
@@ -210,12 +232,18 @@ def write_suspects_csv(path: Path, audit: Any) -> None:
         )
         row["tier"] = f"{row['tier']}+no_class" if "tier" in row else "no_class"
         row["outlier_z"] = f"{o.z:.2f}"
-    _write_rows(path, SUSPECT_COLUMNS, rows.values())
+    names, by_path = metadata or ((), {})
+    headers = metadata_headers(names, set(SUSPECT_COLUMNS))
+    for row in rows.values():
+        row.update(zip(headers, metadata_cells(by_path.get(row["path"], {}), names), strict=True))
+    _write_rows(path, (*SUSPECT_COLUMNS, *headers), rows.values())
 
 
-def write_duplicates_csv(path: Path, audit: Any) -> None:
-    """One row per pair of copies, most harmful first (as in the report)."""
+def write_duplicates_csv(path: Path, audit: Any, metadata: ImageMetadata | None = None) -> None:
+    """One row per pair of copies, most harmful first (as in the report), with each image's metadata."""
     pairs = audit.duplicates.pairs if audit.duplicates else ()
+    names, by_path = metadata or ((), {})
+    heads = [metadata_headers(names, set(DUPLICATE_COLUMNS), s) for s in ("_a", "_b")]
     rows = (
         {
             "path_a": p.a.rel_path,
@@ -227,10 +255,13 @@ def write_duplicates_csv(path: Path, audit: Any) -> None:
             "kind": p.kind,
             "similarity": "" if p.similarity is None else f"{p.similarity:.4f}",
             "leaks": "yes" if p.leaks else "no",
+            **dict(zip(heads[0], metadata_cells(by_path.get(p.a.rel_path, {}), names), strict=True)),
+            **dict(zip(heads[1], metadata_cells(by_path.get(p.b.rel_path, {}), names), strict=True)),
         }
         for p in pairs
     )
-    _write_rows(path, DUPLICATE_COLUMNS, rows)
+    columns = (*DUPLICATE_COLUMNS, *(h for pair in zip(*heads, strict=True) for h in pair))
+    _write_rows(path, columns, rows)
 
 
 def safe_cell(value: Any) -> Any:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # types only: the structure needs no torch
 
 SUMMARY_SKIPPED, DATASET_SKIPPED = 8, 200  # skipped files listed on page 1, and in the data set chapter
 SUMMARY_CLASSES = 30  # class names on page 1; the data set chapter lists them all
+CARD_METADATA, CARD_VALUE_CHARS = 3, 24  # metadata columns shown on an image's card, and characters per value
 MAIN_CAVEATS = 3  # caveats on page 1: the first ones (``narrative.caveats`` puts the most important first)
 REFS_SHOWN = 20  # image references per list in the changes chapter
 FIGURE_TITLES = {  # key -> alt text, and the heading in the extra-figures chapter; others: the key in words
@@ -163,6 +164,8 @@ class Structure:
     probes: Listing  # of Cards
     extra_figures: tuple[Figure, ...]
     config_rows: tuple[tuple[str, Any], ...]
+    card_metadata: dict[str, tuple[tuple[str, str], ...]]  # rel_path -> (column, value) shown on its cards
+    disagreements: Listing  # the manifest labels that disagree with their folders, in the data set chapter
 
 
 def report_structure(report: Report, *, pdf: bool = False) -> Structure:
@@ -217,7 +220,28 @@ def report_structure(report: Report, *, pdf: bool = False) -> Structure:
         ),
         extra_figures=extras,
         config_rows=tuple(config_rows(report.run.config)),
+        card_metadata=card_metadata(report),
+        disagreements=listing(ds.label_disagreements, DATASET_SKIPPED),
     )
+
+
+def card_metadata(report: Report) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Each image's first metadata values, short, for its cards: the missing ones left out."""
+    columns = [c.name for c in report.dataset.metadata_columns[:CARD_METADATA]]
+    shown = {}
+    for image in report.images if columns else ():
+        pairs = tuple((c, _short(image.metadata.get(c))) for c in columns if image.metadata.get(c) is not None)
+        if pairs:
+            shown[image.rel_path] = pairs
+    return shown
+
+
+def _short(value: str | float | None) -> str:
+    """A metadata value in a few characters: whole numbers without '.0', long text cut with an ellipsis."""
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() else f"{value:.4g}"
+    text = str(value)
+    return text if len(text) <= CARD_VALUE_CHARS else text[: CARD_VALUE_CHARS - 1] + "…"
 
 
 def _chapters(report: Report, extras: tuple[Figure, ...], *, others: bool) -> tuple[Section, ...]:

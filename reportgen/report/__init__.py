@@ -18,6 +18,7 @@ from reportgen.analysis.classes import Confusion  # re-exported: ``report.Confus
 from reportgen.analysis.metrics import ClassMetrics, Metrics
 from reportgen.analysis.model_check import ModelCheck
 from reportgen.data.dataset import SkippedFile
+from reportgen.data.source import LabelDisagreement
 from reportgen.model.history import EpochStats
 from reportgen.report.audit import Audit
 from reportgen.report.comparison import Changes, GateResult
@@ -49,6 +50,14 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class MetadataField:
+    """A metadata column of the data set (the values are in each image's ``ImageEntry.metadata``)."""
+
+    name: str
+    kind: str  # "category" | "number" | "date" (reportgen.data.metadata)
+
+
+@dataclass(frozen=True)
 class DatasetSummary:
     """The audited folder."""
 
@@ -59,6 +68,16 @@ class DatasetSummary:
     skipped: tuple[SkippedFile, ...]
     under_represented: tuple[str, ...] = ()  # class names marked by the rule below
     under_represented_rule: str = ""  # the rule, in words, for the report
+    layout: str = "class-folders"  # "class-folders" | "split-folders" | "manifest" (labels from the manifest)
+    split_source: str = "random"  # "random" (made by reportgen) | "folders" | "manifest" (as given)
+    split_folders: tuple[str, ...] = ()  # the split folders' names as on disk (split_source "folders")
+    manifest: str = ""  # the manifest's file name, when one was read
+    manifest_columns: tuple[str, ...] = ()  # its columns, as in its header
+    metadata_columns: tuple[MetadataField, ...] = ()
+    val_carved: bool = False  # the given split had no val images: val was carved from train (seeded, stratified)
+    classes_without_test: tuple[str, ...] = ()  # classes with no image in the given test split
+    label_disagreements: tuple[LabelDisagreement, ...] = ()  # manifest labels that are not the image's folder
+    split_sentence: str = ""  # where the split came from, in one sentence (the narrative's)
 
 
 @dataclass(frozen=True)
@@ -161,6 +180,7 @@ class ImageEntry:
     split: str
     width: int
     height: int
+    metadata: dict[str, str | float | None] = field(default_factory=dict)  # column name -> value (None: missing)
 
 
 @dataclass(frozen=True)
