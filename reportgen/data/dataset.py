@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 from tqdm import tqdm
 
+from reportgen.data.image_facts import jpeg_quality, sharpness
 from reportgen.data.metadata import Metadata
 from reportgen.data.workers import ordered_map, usable_cores
 from reportgen.errors import DataError
@@ -70,6 +71,9 @@ class ImageInfo:
     brightness: float  # mean luminance in [0, 1]
     contrast: float  # standard deviation of luminance in [0, 1]
     colourfulness: float  # mean absolute channel difference in [0, 1]; ~0 for grayscale
+    sharpness: float = 0.0  # variance of the luminance's Laplacian at the decoded size (data/image_facts.py)
+    format: str = ""  # Pillow's name of the file format ("JPEG", "PNG", ...)
+    jpeg_quality: int | None = None  # estimated quality a JPEG was saved at; None for other formats
 
 
 @dataclass(frozen=True)
@@ -294,7 +298,7 @@ def _decode(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
     if not data:
         raise _Unusable("empty file (0 bytes)")
     with Image.open(io.BytesIO(data)) as img:
-        mode = img.mode
+        mode, file_format, quality = img.mode, img.format or "", jpeg_quality(img)
         width, height = _oriented_size(img)  # the file's own size, before draft() shrinks the decode
         img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
         img.load()
@@ -302,7 +306,7 @@ def _decode(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
         if width < 1 or height < 1:
             raise ValueError("image has no pixels")
         array = np.asarray(_fit(_to_rgb(img), size), dtype=np.uint8)
-    info = _image_info(array, width, height, mode, hashlib.sha256(data).hexdigest())
+    info = _image_info(array, width, height, mode, hashlib.sha256(data).hexdigest(), file_format, quality)
     return array, info
 
 
@@ -360,7 +364,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _image_info(array: np.ndarray, width: int, height: int, mode: str, sha256: str) -> ImageInfo:
+def _image_info(
+    array: np.ndarray, width: int, height: int, mode: str, sha256: str, fmt: str = "", quality: int | None = None
+) -> ImageInfo:
     rgb = array.astype(np.float32)
     rgb /= 255.0  # in place, here and below: the same float32 operations as out of place, fewer buffers
     luminance = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -375,6 +381,9 @@ def _image_info(array: np.ndarray, width: int, height: int, mode: str, sha256: s
         brightness=round(float(luminance.mean()), 4),
         contrast=round(float(luminance.std()), 4),
         colourfulness=round(float(channel_diff.mean()), 4),
+        sharpness=round(sharpness(luminance), 6),
+        format=fmt,
+        jpeg_quality=quality,
     )
 
 
