@@ -133,7 +133,7 @@ def _slices(
     candidates = [
         *metadata_candidates(images.metadata, len(images.labels)),
         *property_candidates(images.infos),
-        *cluster_candidates(features.embeddings, seed=seed),
+        *cluster_candidates(features.embeddings, images.labels, seed=seed),
     ]
     return find_slices(
         candidates,

@@ -6,7 +6,7 @@ Three sources, each a list of :class:`Candidate` (a description a reader underst
   date column is cut at its quintiles; missing values are a slice of their own;
 * image properties (``ImageInfo``): size, aspect ratio, brightness, contrast, colourfulness and sharpness
   cut at their quintiles, the file format and the JPEG quality where known;
-* clusters of the pretrained features across classes (k-means on unit rows; :data:`CLUSTERS_PER_IMAGES`).
+* clusters of the pretrained features across classes (k-means on class-centred unit rows at a few k).
 
 A column with few distinct values gives a slice per value instead of bins. :mod:`reportgen.analysis.slices`
 scores the candidates against the audited model's errors.
@@ -28,9 +28,12 @@ METADATA, PROPERTY, CLUSTER = "metadata", "image property", "feature cluster"  #
 QUANTILES = 5  # a number is cut into quintiles: "in the lowest 20 %"
 FEW_VALUES = 6  # a number with at most this many distinct values gives a slice per value
 MAX_VALUES = 50  # most values of a category column tried (the most frequent ones)
-# k-means clusters = images / CLUSTERS_PER_IMAGES, within [MIN_CLUSTERS, MAX_CLUSTERS] (benchmarks/planted_slices.py)
+# k-means at several k, coarse to fine (a group split in two at one k is whole at a coarser one): CLUSTER_COUNTS,
+# and images / CLUSTERS_PER_IMAGES up to MAX_CLUSTERS; on PCA_DIMS principal components (benchmarks/planted_slices.py)
+CLUSTER_COUNTS = (4, 8)
 CLUSTERS_PER_IMAGES = 60
-MIN_CLUSTERS, MAX_CLUSTERS = 4, 24
+MAX_CLUSTERS = 24
+PCA_DIMS = 32
 PROPERTIES = (  # (name in the report, ImageInfo -> value)
     ("width", lambda i: float(i.width)),
     ("height", lambda i: float(i.height)),
@@ -75,21 +78,41 @@ def property_candidates(infos: Sequence[ImageInfo]) -> list[Candidate]:
     return found
 
 
-def cluster_candidates(embeddings: np.ndarray | None, *, seed: int) -> list[Candidate]:
-    """A candidate per k-means cluster of the L2-normalised features (across classes); none without features."""
-    if embeddings is None or len(embeddings) < 2 * MIN_CLUSTERS:
+def cluster_candidates(embeddings: np.ndarray | None, labels: np.ndarray, *, seed: int) -> list[Candidate]:
+    """A candidate per k-means cluster of the class-centred features, at each k; none without features.
+
+    Each image's unit feature row minus its class's mean row: what is left is how the image differs from its
+    class, so a cluster gathers images that differ the same way (dark, blurred, one backdrop) across classes
+    instead of re-finding the classes.
+    """
+    counts = _cluster_counts(0 if embeddings is None else len(embeddings))
+    if embeddings is None or not counts:
         return []
     from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
 
     z = np.asarray(embeddings, dtype=np.float32)
     z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-    k = int(np.clip(round(len(z) / CLUSTERS_PER_IMAGES), MIN_CLUSTERS, MAX_CLUSTERS))
-    assigned = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(z)
-    order = np.argsort(-np.bincount(assigned, minlength=k), kind="stable")  # cluster 1 is the largest
-    return [
-        Candidate(CLUSTER, "cluster", f"feature cluster {rank + 1} of {k}: images like these", assigned == c)
-        for rank, c in enumerate(order.tolist())
-    ]
+    labels = np.asarray(labels).astype(np.int64)
+    for c in np.unique(labels):
+        z[labels == c] -= z[labels == c].mean(axis=0)
+    if z.shape[1] > PCA_DIMS and len(z) > PCA_DIMS:
+        z = PCA(n_components=PCA_DIMS, svd_solver="randomized", random_state=seed).fit_transform(z)
+    found = []
+    for k in counts:
+        assigned = KMeans(n_clusters=k, n_init=2, random_state=seed).fit_predict(z)
+        order = np.argsort(-np.bincount(assigned, minlength=k), kind="stable")  # cluster 1 is the largest
+        found += [
+            Candidate(CLUSTER, "cluster", f"feature cluster {rank + 1} of {k}: images like these", assigned == c)
+            for rank, c in enumerate(order.tolist())
+        ]
+    return found
+
+
+def _cluster_counts(n: int) -> tuple[int, ...]:
+    """The k tried on ``n`` images: each of CLUSTER_COUNTS and n / CLUSTERS_PER_IMAGES, with 4 images a cluster."""
+    wanted = {*CLUSTER_COUNTS, min(MAX_CLUSTERS, round(n / CLUSTERS_PER_IMAGES))}
+    return tuple(sorted(k for k in wanted if 2 <= k <= n // 4))
 
 
 def _category_candidates(source: str, name: str, values: list[str | None], *, missing: bool = True) -> list[Candidate]:

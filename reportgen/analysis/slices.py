@@ -158,10 +158,14 @@ def _slice(
     err_in, err_out = int((c.members & wrong).sum()), int((~c.members & wrong).sum())
     rest_rate = err_out / n_out
     per_class = np.bincount(labels[inside], minlength=num_classes)
-    class_rest = np.bincount(labels[outside & wrong], minlength=num_classes) / np.maximum(
-        np.bincount(labels[outside], minlength=num_classes), 1
+    errors_per_class = np.bincount(labels[c.members & wrong], minlength=num_classes)
+    rest_per_class = np.bincount(labels[outside], minlength=num_classes)
+    # a class with no image outside the slice is expected to fail as often as it does inside: no evidence either way
+    class_rest = np.where(
+        rest_per_class > 0,
+        np.bincount(labels[outside & wrong], minlength=num_classes) / np.maximum(rest_per_class, 1),
+        errors_per_class / np.maximum(per_class, 1),
     )
-    class_rest = np.where(np.bincount(labels[outside], minlength=num_classes) > 0, class_rest, rest_rate)
     mistakes = np.flatnonzero(c.members & wrong)
     mistakes = mistakes[np.argsort(-probs[mistakes].max(axis=1), kind="stable")]
     suspects = share = rest_share = None
@@ -186,7 +190,7 @@ def _slice(
         mistakes=tuple((int(i), int(probs[i].argmax())) for i in mistakes),
         mistake_scores=tuple(round(float(probs[i].max()), 4) for i in mistakes),
         evaluated_per_class=tuple(int(n) for n in per_class),
-        errors_per_class=tuple(int(n) for n in np.bincount(labels[c.members & wrong], minlength=num_classes)),
+        errors_per_class=tuple(int(n) for n in errors_per_class),
         suspects=suspects,
         suspect_share=share,
         rest_suspect_share=rest_share,
