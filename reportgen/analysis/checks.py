@@ -77,7 +77,9 @@ def run_checks(
         )
     with timed("duplicates"):
         hashes = [info.sha256 for info in images.infos]
-        duplicates = find_duplicates(hashes, images.labels, features.embeddings, splits, threshold=threshold)
+        duplicates = find_duplicates(
+            hashes, images.labels, features.embeddings, splits, threshold=threshold, pixels=images.pixels
+        )
         if features.embeddings is None:
             not_run["near_duplicates"] = f"only exact copies were sought: {features.why_not}"
     outliers = None

@@ -263,6 +263,7 @@ def duplicate_check_view(
         pairs=tuple(pairs),
         shown=min(shown, len(pairs)),
         truncated=dups.truncated,
+        unconfirmed=dups.n_unconfirmed,
     )
 
 

@@ -127,6 +127,7 @@ class DuplicateCheck:
     pairs: tuple[PairView, ...]  # most harmful first; the first ``shown`` have thumbnails
     shown: int
     truncated: bool
+    unconfirmed: int = 0  # pairs close in the features that the pixels showed to be different pictures
 
 
 @dataclass(frozen=True)
