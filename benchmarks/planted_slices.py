@@ -17,7 +17,9 @@ the feature clusters. No label check runs (suspect shares are not scored).
 Printed per set, degradation and metadata: in how many draws the planted slice is found (a reported slice
 sharing at least half its validation+test images with it, Jaccard), its ranks, and the precision and recall of
 the first reported slice's validation+test members against the planted ones (means over the draws). Then, on
-the clean sets, the slices reported, with a contact sheet of each one's mistakes in ``--sheets``.
+the clean sets, the slices reported, with a contact sheet of each one's images in ``--sheets``. Beside it, for
+each draw, the pairs at the near-copy threshold in the features and those the pixels confirm (no copy is
+planted here, so a confirmed pair is a copy the set already held, or a false one).
 
 Usage::
 
@@ -40,6 +42,8 @@ import numpy as np
 from _common import PRODUCT, SHARED, load_features
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
+from reportgen.analysis.neighbours import similar_pairs
+from reportgen.analysis.pixel_match import MIN_PIXEL_CORRELATION, pixel_correlation
 from reportgen.analysis.slice_candidates import (
     METADATA,
     cluster_candidates,
@@ -47,7 +51,7 @@ from reportgen.analysis.slice_candidates import (
     property_candidates,
 )
 from reportgen.analysis.slices import EVALUATED_SPLITS, Slices, find_slices
-from reportgen.data.dataset import ImageInfo, scan_dataset
+from reportgen.data.dataset import ImageInfo, decode_image, scan_dataset
 from reportgen.data.image_facts import jpeg_quality
 from reportgen.data.metadata import Metadata, MetadataColumn
 from reportgen.data.splits import split_dataset
@@ -156,6 +160,7 @@ def _draw(name: str, kind: str, draw: int, original: Version, degraded: Version)
     infos = tuple(d if p else o for o, d, p in zip(original.infos, degraded.infos, planted, strict=True))
     embeddings = np.where(planted[:, None], degraded.embeddings, original.embeddings)
     splits, probs = _audited_model(embeddings, labels, original.class_names)
+    copies = _copies(name, kind, original.rel_paths, embeddings, planted)
     rows = []
     for with_meta in (True, False):
         meta = Metadata((MetadataColumn("camera", "category", tuple(np.where(planted, "second", "first"))),))
@@ -163,10 +168,32 @@ def _draw(name: str, kind: str, draw: int, original: Version, degraded: Version)
         found = _find(infos, embeddings, labels, splits, probs, meta if with_meta else Metadata())
         seconds = time.perf_counter() - start
         row = _score(found, planted, splits, probs, labels)
-        row.update(set=name, kind=kind, meta=with_meta, draw=draw, seconds=round(seconds, 2))
+        row.update(set=name, kind=kind, meta=with_meta, draw=draw, seconds=round(seconds, 2), **copies)
         print(json.dumps(row))
         rows.append(row)
     return rows
+
+
+def _copies(name: str, kind: str, rel_paths: tuple[str, ...], embeddings: np.ndarray, planted: np.ndarray) -> dict:
+    """Pairs at the near-copy threshold in the features, and those the pixels confirm (decoded again, few)."""
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    a, b, _ = similar_pairs(unit.astype(np.float32), PRODUCT.near_duplicate_threshold)
+    rows = np.unique(np.concatenate([a, b]))
+    pixels = np.zeros((len(rows), 224, 224, 3), np.uint8)
+    for k, i in enumerate(rows):
+        path = SHARED / name / rel_paths[i]
+        data = path.read_bytes()
+        if planted[i]:
+            with Image.open(path) as img:
+                quality = jpeg_quality(img) or 90
+                data = _degrade(ImageOps.exif_transpose(img).convert("RGB"), kind, quality)
+        pixels[k] = decode_image(data, 224)[0]
+    where = {int(i): k for k, i in enumerate(rows)}
+    ia, ib = np.array([where[int(i)] for i in a], int), np.array([where[int(i)] for i in b], int)
+    confirmed = pixel_correlation(pixels, ia, ib) >= MIN_PIXEL_CORRELATION
+    both = planted[a] & planted[b]
+    kept = [f"{rel_paths[i]} ~ {rel_paths[j]}" for i, j, ok in zip(a, b, confirmed, strict=True) if ok]
+    return {"feature_pairs": len(a), "degraded_pairs": int(both.sum()), "pixel_confirmed": kept}
 
 
 def _audited_model(embeddings: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]):
@@ -238,6 +265,13 @@ def _summary(rows: list[dict]) -> None:
             f"{sources} | {p:.2f} | {rec:.2f} |"
         )
     print(f"slice finder seconds per draw: max {max(r['seconds'] for r in rows):.2f}")
+    print("\n| set | degradation | pairs >= threshold in the features (of them both degraded) | confirmed in pixels |")
+    print("|---|---|---|---|")
+    for name, kind in dict.fromkeys((r["set"], r["kind"]) for r in rows):
+        group = [r for r in rows if (r["set"], r["kind"], r["meta"]) == (name, kind, True)]
+        pairs = ", ".join(f"{r['feature_pairs']} ({r['degraded_pairs']})" for r in group)
+        kept = sorted({p for r in group for p in r["pixel_confirmed"]})
+        print(f"| {name} | {kind} | {pairs} | {len(kept)}: {'; '.join(kept) or '-'} |")
 
 
 def _clean(name: str, version: Version, sheets: Path) -> None:
