@@ -76,12 +76,7 @@ def run_checks(
             images.labels, num_classes, features, label_check, finetuned_probs, folds, seed, not_run
         )
     with timed("duplicates"):
-        hashes = [info.sha256 for info in images.infos]
-        duplicates = find_duplicates(
-            hashes, images.labels, features.embeddings, splits, threshold=threshold, pixels=images.pixels
-        )
-        if features.embeddings is None:
-            not_run["near_duplicates"] = f"only exact copies were sought: {features.why_not}"
+        duplicates = _duplicates(images, splits, features, threshold, not_run)
     outliers = None
     if features.embeddings is None:
         not_run["outliers"] = features.why_not
@@ -111,6 +106,18 @@ def run_checks(
         outliers=outliers,
         slices=slices,
         not_run=not_run,
+    )
+
+
+def _duplicates(
+    images: LoadedImages, splits: np.ndarray, features: Features, threshold: float, not_run: dict[str, str]
+) -> Duplicates:
+    """Exact copies by file hash, near copies by features confirmed in the pixels (or why they were not sought)."""
+    if features.embeddings is None:
+        not_run["near_duplicates"] = f"only exact copies were sought: {features.why_not}"
+    hashes = [info.sha256 for info in images.infos]
+    return find_duplicates(
+        hashes, images.labels, features.embeddings, splits, threshold=threshold, pixels=images.pixels
     )
 
 
