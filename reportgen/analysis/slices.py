@@ -10,8 +10,9 @@ p-values of every candidate tested are corrected together (Benjamini-Hochberg). 
 * its error rate exceeds both the rest's and the rate its own classes have elsewhere by ``min_effect``
   (so a hard class is not reported again as a slice: the per-class metrics already show it).
 
-Slices that share most of their images (Jaccard index of the members >= :data:`MAX_OVERLAP`) are merged into
-the strongest (lowest corrected p-value), which names the others. Beside the errors, each slice's share of
+Slices are ranked by :func:`strength` (the lower confidence bound of their excess error rate); one that
+shares most of its images with a stronger one (Jaccard index of the members >= :data:`MAX_OVERLAP`) is merged
+into it, and the stronger names it. Beside the errors, each slice's share of
 suspected label errors (from the label check) says whether it is a labelling problem rather than a model's.
 """
 
@@ -28,6 +29,7 @@ from reportgen.analysis.slice_candidates import Candidate
 EVALUATED_SPLITS = ("val", "test")  # the images the audited model was not trained on
 MAX_OVERLAP = 0.5  # Jaccard index of two slices' members from which the weaker is merged into the stronger
 MAX_REPORTED = 8
+WILSON_Z = 1.96  # the strength of a slice is the 95 % lower bound of its excess error rate (``strength``)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class Slice:
 
 @dataclass(frozen=True)
 class Slices:
-    """The slices reported, strongest first, and what was tried to find them."""
+    """The slices reported, strongest first (``strength``), and what was tried to find them."""
 
     slices: tuple[Slice, ...]  # at most MAX_REPORTED
     tried: dict[str, int]  # source -> candidates made
@@ -197,9 +199,22 @@ def _slice(
     )
 
 
+def strength(s: Slice) -> float:
+    """How much worse the slice is at the least: the 95 % Wilson lower bound of its error rate, less the reference.
+
+    The reference is the larger of the rest's error rate and its classes' elsewhere. A point estimate would put
+    a small slice with a lucky streak first; a p-value, the largest slice (a property quintile holding a planted
+    group and as many other images would rank above the planted group itself).
+    """
+    n, rate, z = s.evaluated, s.error_rate, WILSON_Z
+    centre = rate + z * z / (2 * n)
+    margin = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return float((centre - margin) / (1 + z * z / n)) - max(s.rest_error_rate, s.expected_error_rate)
+
+
 def _merge_overlaps(found: list[Slice]) -> list[Slice]:
-    """Strongest first (lowest corrected p, then p, then larger excess); a slice overlapping a stronger one joins it."""
-    ranked = sorted(found, key=lambda s: (s.p_adjusted, s.p_value, s.rest_error_rate - s.error_rate, s.description))
+    """Strongest first (:func:`strength`); a slice sharing half its images with a stronger one is merged into it."""
+    ranked = sorted(found, key=lambda s: (-strength(s), s.p_adjusted, s.description))
     kept: list[tuple[Slice, set[int], list[str]]] = []
     for s in ranked:
         members = set(s.members)
