@@ -173,3 +173,12 @@ def test_the_sentence_gives_the_numbers_and_the_classes_hit():
     text = slice_text(s, ("pizza", "steak", "sushi"))
     assert text.startswith(f"Images with camera = phone_b: {100 * s.error_rate:.1f}% wrong against ")
     assert "p < 0.001 after correction" in text and "pizza" in text
+
+
+def test_a_pure_group_outranks_the_larger_quintile_that_holds_it():
+    labels, splits, probs, bad, rng = _run(n=1500, bad_share=0.15, bad_error=0.6)
+    blur = np.where(bad, rng.uniform(0, 1, len(bad)), rng.uniform(0.5, 10, len(bad)))  # bad: the lowest 15 %
+    meta = Metadata((*_camera(bad).columns, MetadataColumn("sharpness", "number", tuple(blur.tolist()))))
+    found = find_slices(metadata_candidates(meta, len(bad)), labels, probs, splits, suspects=None, **RULES)
+    assert found.slices[0].description == "camera = phone_b"
+    assert found.slices[0].merged[0].startswith("sharpness in the lowest 20 %")
