@@ -246,7 +246,7 @@ class RunConfig:
         0.05,
         low=0.0,
         high=1.0,
-        help="Where the model fails: largest p-value reported (Benjamini-Hochberg corrected for every slice tried).",
+        help="Where the model fails: largest p-value reported (Benjamini-Hochberg within each source of slices).",
     )
     fail_under: tuple[str, ...] = option(
         (),

@@ -51,8 +51,8 @@ def slice_rule(found: Slices) -> str:
         "ratio, brightness, contrast, colourfulness, sharpness, JPEG quality) or the file format, or a k-means "
         "cluster of the pretrained features across classes. Each is scored on the validation and test images "
         f"(overall {fmt_percent(found.error_rate)} wrong): a slice is reported when it and the rest hold at least "
-        f"{found.min_size} such images, a one-sided Fisher exact test corrected for every slice tried "
-        f"(Benjamini-Hochberg) gives p ≤ {found.alpha:g}, and its error rate exceeds both the rest's and its "
+        f"{found.min_size} such images, a one-sided Fisher exact test corrected for the slices tried from the same "
+        f"source (Benjamini-Hochberg) gives p ≤ {found.alpha:g}, and its error rate exceeds both the rest's and its "
         f"classes' elsewhere by at least {_points(found.min_effect)}. A slice sharing half its "
         "images with a stronger one is merged into it."
     )
