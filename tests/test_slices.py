@@ -182,3 +182,14 @@ def test_a_pure_group_outranks_the_larger_quintile_that_holds_it():
     found = find_slices(metadata_candidates(meta, len(bad)), labels, probs, splits, suspects=None, **RULES)
     assert found.slices[0].description == "camera = phone_b"
     assert found.slices[0].merged[0].startswith("sharpness in the lowest 20 %")
+
+
+def test_a_metadata_slice_takes_the_place_of_the_automatic_one_it_overlaps():
+    labels, splits, probs, bad, _ = _run()
+    near = bad.copy()
+    near[np.flatnonzero(~bad)[:3]] = True  # an automatic slice: the bad images and three more
+    from reportgen.analysis.slice_candidates import PROPERTY, Candidate
+
+    candidates = [*metadata_candidates(_camera(bad), len(bad)), Candidate(PROPERTY, "blur", "blur high", near)]
+    found = find_slices(candidates, labels, probs, splits, suspects=None, **RULES)
+    assert [(s.description, s.merged) for s in found.slices] == [("camera = phone_b", ("blur high",))]

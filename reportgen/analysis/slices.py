@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
-from reportgen.analysis.slice_candidates import Candidate
+from reportgen.analysis.slice_candidates import METADATA, Candidate
 
 EVALUATED_SPLITS = ("val", "test")  # the images the audited model was not trained on
 MAX_OVERLAP = 0.5  # Jaccard index of two slices' members from which the weaker is merged into the stronger
@@ -226,15 +226,23 @@ def strength(s: Slice) -> float:
 
 
 def _merge_overlaps(found: list[Slice]) -> list[Slice]:
-    """Strongest first (:func:`strength`); a slice sharing half its images with a stronger one is merged into it."""
+    """Strongest first (:func:`strength`); a slice sharing half its images with a stronger one is merged into it.
+
+    A slice named by the user's metadata takes the place of an automatic one it overlaps (the automatic one is
+    then listed as merged): a reader can act on "camera = phone_b", less so on the quintile that holds it.
+    """
     ranked = sorted(found, key=lambda s: (-strength(s), s.p_adjusted, s.description))
     kept: list[tuple[Slice, set[int], list[str]]] = []
     for s in ranked:
         members = set(s.members)
-        for _, other, merged in kept:
-            if len(members & other) / len(members | other) >= MAX_OVERLAP:
+        for k, (other, other_members, merged) in enumerate(kept):
+            if len(members & other_members) / len(members | other_members) < MAX_OVERLAP:
+                continue
+            if s.source == METADATA and other.source != METADATA:
+                kept[k] = (s, members, [other.description, *merged])
+            else:
                 merged.append(s.description)
-                break
+            break
         else:
             kept.append((s, members, []))
     return [replace(s, merged=tuple(merged)) for s, _, merged in kept]
