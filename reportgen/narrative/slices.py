@@ -54,7 +54,7 @@ def slice_rule(found: Slices) -> str:
         f"{found.min_size} such images, a one-sided Fisher exact test corrected for the slices tried from the same "
         f"source (Benjamini-Hochberg) gives p ≤ {found.alpha:g}, and its error rate exceeds both the rest's and its "
         f"classes' elsewhere by at least {_points(found.min_effect)}. A slice sharing half its "
-        "images with a stronger one, or lying mostly inside it, is merged into it."
+        "images with a stronger one, or mostly inside or around it, is merged into it."
     )
 
 
