@@ -16,9 +16,9 @@ one family of all 52 slices tested adjusts it to 0.22, its own family of two to 
 
 Slices are ranked by :func:`strength` (the lower confidence bound of their excess error rate); one that
 shares most of its images with a stronger one (Jaccard index of the members >= :data:`MAX_OVERLAP`, or
-:data:`MAX_INSIDE` of the smaller one's members inside the larger) is merged into it, and the stronger names it. Beside the
-errors, each slice's share of suspected label errors (from the label check) says whether it is a labelling
-problem rather than a model's.
+:data:`MAX_INSIDE` of the smaller one's members inside the larger) is merged into it, and the stronger names
+it. Beside the errors, each slice's share of suspected label errors (from the label check) says whether it is
+a labelling problem rather than a model's.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from reportgen.analysis.slice_candidates import METADATA, Candidate
 
 EVALUATED_SPLITS = ("val", "test")  # the images the audited model was not trained on
 MAX_OVERLAP = 0.5  # Jaccard index of two slices' members from which the weaker is merged into the stronger
-# share of the smaller slice's members inside the larger from which the weaker is merged too: a cluster holding the
-# worst-hit 40 % of a planted group is not a second finding (food101-pss, blur+dim, draw 2, benchmarks/planted_slices.py)
+# share of the smaller slice's members inside the larger from which the weaker is merged too: a cluster holding
+# the worst-hit 40 % of a planted group is not a second finding (food101-pss, blur+dim, draw 2 of
+# benchmarks/planted_slices.py)
 MAX_INSIDE = 0.8
 MAX_REPORTED = 8
 WILSON_Z = 1.96  # the strength of a slice is the 95 % lower bound of its excess error rate (``strength``)
