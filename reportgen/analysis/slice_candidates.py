@@ -110,9 +110,9 @@ def cluster_candidates(embeddings: np.ndarray | None, labels: np.ndarray, *, see
 
 
 def _cluster_counts(n: int) -> tuple[int, ...]:
-    """The k tried on ``n`` images: each of CLUSTER_COUNTS and n / CLUSTERS_PER_IMAGES, with 4 images a cluster."""
+    """The k tried on ``n`` images: CLUSTER_COUNTS and n / CLUSTERS_PER_IMAGES (not below them), 4 images a cluster."""
     wanted = {*CLUSTER_COUNTS, min(MAX_CLUSTERS, round(n / CLUSTERS_PER_IMAGES))}
-    return tuple(sorted(k for k in wanted if 2 <= k <= n // 4))
+    return tuple(sorted(k for k in wanted if min(CLUSTER_COUNTS) <= k <= n // 4))  # k = 2 halves the set: no slice
 
 
 def _category_candidates(source: str, name: str, values: list[str | None], *, missing: bool = True) -> list[Candidate]:

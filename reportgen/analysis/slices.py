@@ -9,7 +9,7 @@ should not lose it to the dozens of automatic slices beside it (``benchmarks/pla
 draw 1 of JPEG quality 10: 40.8 % of those photos wrong against 27.8 %, p = 0.021 for the column naming them;
 one family of all 52 slices tested adjusts it to 0.22, its own family of two to 0.042). A slice is reported when
 
-* it and the rest each hold at least ``min_size`` evaluated images,
+* it and the rest each hold at least ``min_size`` evaluated images, and it at most :data:`MAX_SHARE` of them,
 * its corrected p-value is at most ``alpha``, and
 * its error rate exceeds both the rest's and the rate its own classes have elsewhere by ``min_effect``
   (so a hard class is not reported again as a slice: the per-class metrics already show it).
@@ -38,6 +38,7 @@ MAX_OVERLAP = 0.5  # Jaccard index of two slices' members from which the weaker 
 # benchmarks/planted_slices.py)
 MAX_INSIDE = 0.8
 MAX_REPORTED = 8
+MAX_SHARE = 0.5  # most of the evaluated images a slice may hold (clothing-mini: a k = 2 cluster held 60 %)
 WILSON_Z = 1.96  # the strength of a slice is the 95 % lower bound of its excess error rate (``strength``)
 
 
@@ -116,7 +117,8 @@ def find_slices(
     for c in candidates:
         tried[c.source] = tried.get(c.source, 0) + 1
     sizes = np.array([int((c.members & evaluated).sum()) for c in candidates], dtype=np.int64)
-    testable = [i for i, n in enumerate(sizes) if n >= min_size and evaluated.sum() - n >= min_size]
+    most = MAX_SHARE * evaluated.sum()  # more than half the images is most of the data set, not a slice of it
+    testable = [i for i, n in enumerate(sizes) if min_size <= n <= most and evaluated.sum() - n >= min_size]
     p_values = _fisher_greater(candidates, testable, evaluated, wrong)
     adjusted = _corrected(p_values, [candidates[i].source for i in testable])
     suspect_mask = None if suspects is None else np.isin(np.arange(len(labels)), np.asarray(suspects, dtype=np.int64))

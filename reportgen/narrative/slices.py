@@ -25,8 +25,9 @@ def slice_text(s: Slice, class_names: tuple[str, ...]) -> str:
     expected = ""
     if s.expected_error_rate > s.rest_error_rate:
         expected = f" (its classes: {fmt_percent(s.expected_error_rate)} elsewhere)"
+    lead = f"Images in {s.description.partition(':')[0]}" if s.column == "cluster" else f"Images with {s.description}"
     return (
-        f"Images with {s.description}: {fmt_percent(s.error_rate)} wrong against {fmt_percent(s.rest_error_rate)} "
+        f"{lead}: {fmt_percent(s.error_rate)} wrong against {fmt_percent(s.rest_error_rate)} "
         f"elsewhere{expected}, {fmt_plural(s.evaluated, 'validation and test image')} "
         f"({fmt_count(len(s.members))} in all splits), {fmt_p(s.p_adjusted)} after correction.{hits}"
     )
@@ -51,8 +52,8 @@ def slice_rule(found: Slices) -> str:
         "ratio, brightness, contrast, colourfulness, sharpness, JPEG quality) or the file format, or a k-means "
         "cluster of the pretrained features across classes. Each is scored on the validation and test images "
         f"(overall {fmt_percent(found.error_rate)} wrong): a slice is reported when it and the rest hold at least "
-        f"{found.min_size} such images, a one-sided Fisher exact test corrected for the slices tried from the same "
-        f"source (Benjamini-Hochberg) gives p ≤ {found.alpha:g}, and its error rate exceeds both the rest's and its "
+        f"{found.min_size} such images (the slice at most half), a one-sided Fisher exact test corrected for the "
+        f"slices tried from the same source (Benjamini-Hochberg) gives p ≤ {found.alpha:g}, and its error rate exceeds both the rest's and its "
         f"classes' elsewhere by at least {_points(found.min_effect)}. A slice sharing half its "
         "images with a stronger one, or mostly inside or around it, is merged into it."
     )
