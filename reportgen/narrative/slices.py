@@ -53,9 +53,9 @@ def slice_rule(found: Slices) -> str:
         "cluster of the pretrained features across classes. Each is scored on the validation and test images "
         f"(overall {fmt_percent(found.error_rate)} wrong): a slice is reported when it and the rest hold at least "
         f"{found.min_size} such images (the slice at most half), a one-sided Fisher exact test corrected for the "
-        f"slices tried from the same source (Benjamini-Hochberg) gives p ≤ {found.alpha:g}, and its error rate exceeds both the rest's and its "
-        f"classes' elsewhere by at least {_points(found.min_effect)}. A slice sharing half its "
-        "images with a stronger one, or mostly inside or around it, is merged into it."
+        f"slices tried from the same source (Benjamini-Hochberg) gives p ≤ {found.alpha:g}, and its error rate "
+        f"exceeds both the rest's and its classes' elsewhere by at least {_points(found.min_effect)}. A slice "
+        "sharing half its images with a stronger one, or mostly inside or around it, is merged into it."
     )
 
 
