@@ -323,7 +323,7 @@ def test_glance_has_a_row_per_audit_section_then_class_balance(tmp_path):
         ("Image health", "2 images fail a check (1 very small, 1 very dark)", 2, "warn", "audit-health"),
         (
             "Where the model fails",
-            "1 slice where the model fails more often; worst evidence: camera = <i>phone_b</i>",
+            "1 slice where the model fails more often; strongest: camera = <i>phone_b</i>",
             1,
             "warn",
             "audit-slices",

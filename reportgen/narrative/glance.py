@@ -136,7 +136,7 @@ def _slices(sl: SliceCheck) -> Line:
     if not sl.total:
         return f"no slice fails more often than the rest ({fmt_plural(sl.tested, 'slice')} tested)", 0, GOOD
     first = sl.slices[0]
-    words = f"{fmt_plural(sl.total, 'slice')} where the model fails more often; worst evidence: {first.description}"
+    words = f"{fmt_plural(sl.total, 'slice')} where the model fails more often; strongest: {first.description}"
     return words, sl.total, WARN
 
 
