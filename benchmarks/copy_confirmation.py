@@ -75,9 +75,8 @@ def main() -> None:
     for kind in ALTERED:
         both = np.concatenate([originals, np.stack(versions[kind])])
         corr = pixel_correlation(both, np.arange(n), np.arange(n) + n)
-        print(
-            f"  copy, {kind:20s} lowest {corr.min():.3f}, at or above the threshold {np.mean(corr >= MIN_PIXEL_CORRELATION):.0%}"
-        )
+        share = np.mean(corr >= MIN_PIXEL_CORRELATION)
+        print(f"  copy, {kind:20s} lowest {corr.min():.3f}, at or above the threshold {share:.0%}")
     a, b = np.triu_indices(n, 1)
     for name in ("degraded", "original"):
         corr = pixel_correlation(np.stack(versions[name]), a, b)

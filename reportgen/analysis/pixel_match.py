@@ -7,7 +7,7 @@ two decoded images correlate: each image squashed to the model's square input, i
 not matter); the best correlation over a mirror and a few centre zooms of either image (so light crops and
 mirrored copies still match) must reach :data:`MIN_PIXEL_CORRELATION`.
 
-Measured on decoded 224 px images (``/tmp`` script; numbers quoted here): ``food101-pss`` (300 photos) and
+Measured on decoded 224 px images (``benchmarks/copy_confirmation.py``): ``food101-pss`` (300 photos) and
 ``food9-64px`` (400), each photo and its altered copy, and every pair of two different photos after the
 same heavy degradation (Gaussian blur of 2 % of the side, contrast x0.5, brightness x0.4):
 
