@@ -251,6 +251,23 @@ class RunConfig:
         high=1.0,
         help="Cosine similarity of pretrained features at or above which two images are near-duplicates.",
     )
+    slice_min_size: int = option(
+        10,
+        low=2,
+        help="Where the model fails: fewest validation and test images in a reported slice (and in the rest).",
+    )
+    slice_min_effect: float = option(
+        0.10,
+        low=0.0,
+        high=1.0,
+        help="Where the model fails: least excess of a slice's error rate over the rest's and its classes' elsewhere.",
+    )
+    slice_alpha: float = option(
+        0.05,
+        low=0.0,
+        high=1.0,
+        help="Where the model fails: largest p-value reported (Benjamini-Hochberg within each source of slices).",
+    )
     fail_under: tuple[str, ...] = option(
         (),
         metavar="METRIC[:CLASS]=VALUE",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reportgen.analysis.cams import compute_cams
-from reportgen.analysis.checks import Findings, run_checks
+from reportgen.analysis.checks import Findings, SliceRules, run_checks
 from reportgen.analysis.extremes import find_extremes
 from reportgen.analysis.metrics import Metrics, compute_metrics
 from reportgen.analysis.model_check import ModelCheck
@@ -42,7 +42,13 @@ from reportgen.model.predictions import CamMaps, Features, Predictions, maps_by_
 from reportgen.model.runtime import Runtime
 from reportgen.render.assets import JPEG_QUALITY, THUMB_SIDE, AssetWriter, cam_requests, write_probe_assets
 from reportgen.render.figures import draw_run_figures
-from reportgen.render.output import write_duplicates_csv, write_json, write_predictions_csv, write_suspects_csv
+from reportgen.render.output import (
+    write_duplicates_csv,
+    write_json,
+    write_predictions_csv,
+    write_slices_csv,
+    write_suspects_csv,
+)
 from reportgen.report import ClassSection, ModelSummary, ProbeResult, Report, RunInfo
 from reportgen.report.audit import Audit
 
@@ -165,6 +171,7 @@ def _checks(
         folds=config.label_folds,
         threshold=config.near_duplicate_threshold,
         seed=config.seed,
+        slice_rules=SliceRules(config.slice_min_size, config.slice_min_effect, config.slice_alpha),
         finetuned_probs=finetuned,
         timed=timer,
     )
@@ -262,6 +269,7 @@ def _write_tables(stage: Path, predictions: Predictions, report: Report) -> None
     if report.audit is not None:
         write_suspects_csv(stage / "suspects.csv", report.audit, metadata)
         write_duplicates_csv(stage / "duplicates.csv", report.audit, metadata)
+        write_slices_csv(stage / "slices.csv", report.audit)
     write_json(stage / "results.json", report.to_dict())
 
 

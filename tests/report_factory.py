@@ -39,6 +39,9 @@ from reportgen.report.audit import (
     PairView,
     ShortcutCheck,
     ShortcutClass,
+    SliceCheck,
+    SliceMistake,
+    SliceView,
     StampCheck,
     StampClass,
     SuspectView,
@@ -302,6 +305,46 @@ def make_audit(out_dir: Path, names: Sequence[str], counter=None, *, cams: bool 
         stamps=stamps,
         health=health,
         outliers=outliers,
+        slices=_slices(image, first, last),
+    )
+
+
+def _slices(image, first: str, last: str) -> SliceCheck:
+    """One slice of 3 mistakes (2 shown, with Grad-CAM), named by a metadata value a user wrote."""
+    mistakes = tuple(SliceMistake(image(first, "test", i < 2, cam=True), last, 0.81) for i in range(3))
+    view = SliceView(
+        source="metadata",
+        description="camera = <i>phone_b</i>",
+        text="Images with camera = <i>phone_b</i>: 37.5% wrong against 10.0% elsewhere, 8 validation and test images.",
+        images=20,
+        evaluated=8,
+        errors=3,
+        error_rate=0.375,
+        rest_error_rate=0.1,
+        expected_error_rate=0.12,
+        p_value=0.001,
+        p_adjusted=0.004,
+        classes={first: 3},
+        suspect_share=0.05,
+        rest_suspect_share=0.01,
+        labelling_note="",
+        merged=("feature cluster 2 of 4: images like these",),
+        members=tuple(m.image.rel_path for m in mistakes),
+        mistakes=mistakes,
+        shown=2,
+    )
+    return SliceCheck(
+        slices=(view,),
+        total=1,
+        tried={"metadata": 2, "image property": 27, "feature cluster": 4},
+        tested=30,
+        evaluated=40,
+        error_rate=0.15,
+        min_size=5,
+        min_effect=0.1,
+        alpha=0.05,
+        rule="Slices are groups of images sharing a metadata value.",
+        tried_text="No slice found.",
     )
 
 

@@ -128,7 +128,14 @@ def test_every_module_is_in_a_layer() -> None:
 def test_the_top_level_holds_only_entry_points_and_shared_basics() -> None:
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert top == [
-        "__init__.py", "__main__.py", "cli.py", "config.py", "configfile.py", "errors.py", "pipeline.py", "stages.py"
+        "__init__.py",
+        "__main__.py",
+        "cli.py",
+        "config.py",
+        "configfile.py",
+        "errors.py",
+        "pipeline.py",
+        "stages.py",
     ]
 
 

@@ -142,9 +142,11 @@ def test_real_photos_altered_copies_are_found_and_nothing_else():
     emb = np.concatenate([embeddings("clothing-mini"), embed(np.stack([c[0] for c in copies]), 5)])
     hashes = [i.sha256 for i in images.infos] + [c[1].sha256 for c in copies]
     labels = np.concatenate([images.labels, images.labels[picks]])
-    dups = find_duplicates(hashes, labels, emb, threshold=THRESHOLD)
+    pixels = np.concatenate([images.pixels, np.stack([c[0] for c in copies])])
+    dups = find_duplicates(hashes, labels, emb, threshold=THRESHOLD, pixels=pixels)
     n = len(images.labels)
     assert {(p.idx_a, p.idx_b) for p in dups.pairs} == {(i, n + k) for k, i in enumerate(picks)}
+    assert dups.n_unconfirmed == 0
     assert all(p.kind == "near" and not p.across_classes for p in dups.pairs)
 
 
@@ -160,3 +162,41 @@ def test_faiss_index_path_finds_the_same_duplicates():
     assert exact.n_near_pairs == 7 and exact.groups == ((7, 100, 101, 102), (250, 400))
     assert [(p.idx_a, p.idx_b, p.leaks) for p in indexed.pairs] == [(p.idx_a, p.idx_b, p.leaks) for p in exact.pairs]
     assert indexed.groups == exact.groups and indexed.leaks_by_splits == exact.leaks_by_splits
+
+
+def _scene(rng: np.random.Generator, side: int = 224) -> np.ndarray:
+    """A smooth random colour scene (low-frequency noise, upsampled), like a photo's coarse layout."""
+    from PIL import Image
+
+    coarse = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((side, side), Image.Resampling.BICUBIC))
+
+
+def _altered(pixels: np.ndarray, how: str) -> np.ndarray:
+    from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+
+    img = Image.fromarray(pixels)
+    side = img.width
+    if how == "crop":
+        img = img.crop((side // 20, side // 20, side - side // 20, side - side // 20)).resize((side, side))
+    elif how == "mirror":
+        img = ImageOps.mirror(img)
+    elif how == "brighter":
+        img = ImageEnhance.Brightness(img).enhance(1.15)
+    elif how == "degraded":
+        img = ImageEnhance.Brightness(img.filter(ImageFilter.GaussianBlur(6))).enhance(0.4)
+    return np.asarray(img)
+
+
+def test_near_pairs_in_the_features_must_be_one_picture_in_the_pixels():
+    rng = np.random.default_rng(0)
+    scenes = [_scene(rng) for _ in range(8)]
+    copies = [_altered(scenes[k], how) for k, how in enumerate(("crop", "mirror", "brighter"))]
+    degraded = [_altered(scenes[k], "degraded") for k in range(3, 8)]  # five different photos, all blurred and dark
+    pixels = np.stack([*scenes[:3], *copies, *degraded])
+    emb = np.ones((len(pixels), 4), np.float32)  # the features cannot tell any of them apart
+    dups = find_duplicates(_hashes(len(pixels)), np.zeros(len(pixels), int), emb, threshold=THRESHOLD, pixels=pixels)
+    assert {(p.idx_a, p.idx_b) for p in dups.pairs} == {(0, 3), (1, 4), (2, 5)}
+    assert dups.n_unconfirmed == len(pixels) * (len(pixels) - 1) // 2 - 3
+    without = find_duplicates(_hashes(len(pixels)), np.zeros(len(pixels), int), emb, threshold=THRESHOLD)
+    assert without.n_near_pairs == len(pixels) * (len(pixels) - 1) // 2 and without.n_unconfirmed == 0

@@ -156,7 +156,10 @@ def test_audit_and_model_check_numbers_are_read_from_the_report(tmp_path: Path) 
         label_issues={"total": 12},
         duplicates={"across_splits": 0, "across_classes": 2, "total": 3},
         calibration={"ece": 0.04},
+        slices={"total": 2},
     )
+    assert check("slices=0", OVER, report) == (False, 2.0, "slices is 2, over the maximum 0")
+    assert check("slices=2", OVER, report)[:2] == (True, 2.0)
     assert check("suspected_label_errors=20", OVER, report)[:2] == (True, 12.0)
     assert check("suspected_label_errors=11", OVER, report)[:2] == (False, 12.0)
     assert check("duplicates_across_splits=0", OVER, report)[:2] == (True, 0.0)

@@ -83,6 +83,23 @@ def test_review_csvs_list_every_tier_and_pair(tmp_path: Path) -> None:
     assert len(pairs) == len(audit.duplicates.pairs)
 
 
+def test_slices_csv_has_a_row_per_slice_with_its_members(tmp_path: Path) -> None:
+    import csv
+
+    from report_factory import NASTY_CLASSES, make_audit
+
+    from reportgen.render.output import SLICE_COLUMNS, write_slices_csv
+
+    audit = make_audit(tmp_path, NASTY_CLASSES)
+    write_slices_csv(tmp_path / "slices.csv", audit)
+    with (tmp_path / "slices.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == SLICE_COLUMNS and len(rows) == 1
+    s = audit.slices.slices[0]
+    assert (rows[0]["slice"], rows[0]["description"], rows[0]["error_rate"]) == ("1", s.description, "0.3750")
+    assert rows[0]["members"].split(";") == list(s.members)
+
+
 def test_an_image_in_two_tiers_is_one_row(tmp_path: Path) -> None:
     import csv
     import dataclasses

@@ -565,7 +565,7 @@ def test_page_one_is_the_review_verdict_glance_findings_caveats(full):
     _, html, parsed = full
     summary = _chapter(html, "summary")
     rows = re.findall(r'<tr class="glance-(\w+)">\s*<th scope="row" class="name">(.*?)</th>', summary, re.S)
-    assert [tone for tone, _ in rows] == ["warn", "warn", "bad", "warn", "warn", "warn", "warn", "warn"]
+    assert [tone for tone, _ in rows] == ["warn", "warn", "bad", "warn", "warn", "warn", "warn", "warn", "warn"]
     links = [re.search(r'href="#([\w-]+)"', cell).group(1) for _, cell in rows]
     assert links[:3] == ["audit-labels", "audit-outliers", "audit-duplicates"] and links[-1] == "dataset"
     ids = {a.get("id") for _, a in parsed.elements}
@@ -594,3 +594,15 @@ def test_a_class_with_one_map_is_not_measured(tmp_path):
     row = table[table.index("a&amp;b&#34;c") :].split("</tr>")[0]
     assert 'colspan="5" class="unmeasured">not measured (1 map)</td>' in row
     assert "0.00" not in row and "centre" not in row and "too few maps to flag" in row
+
+
+def test_where_the_model_fails_shows_each_slice_with_its_sentence_and_mistakes(full):
+    _, html, _ = full
+    start = html.index('id="audit-slices"')
+    section = html[start : html.find("</section>", start)]
+    assert "Where the model fails" in html[start - 200 : start + 400]
+    assert "1. camera = &lt;i&gt;phone_b&lt;/i&gt;" in section and "<i>phone_b</i>" not in section
+    assert "37.5% wrong against 10.0% elsewhere" in section
+    assert section.count('class="card slice-mistake"') == 2  # the shown ones; the third is in results.json
+    assert "why predicted plain" in section and "1 more mistake" in section
+    assert "feature cluster 2 of 4: images like these" in section and 'href="slices.csv"' in section

@@ -67,7 +67,16 @@ def test_report_with_audit_places_its_figures_in_their_sections(tmp_path):
     ]
     assert not _chapter(structure, "figures").shown and _chapter(structure, "figures").title == "Other figures"
     sections = {s.key: s for s in structure.audit.sections}
-    assert list(sections) == ["labels", "outliers", "duplicates", "calibration", "shortcuts", "stamps", "health"]
+    assert list(sections) == [
+        "labels",
+        "outliers",
+        "duplicates",
+        "calibration",
+        "shortcuts",
+        "stamps",
+        "health",
+        "slices",
+    ]
     assert [s.id for s in structure.audit.sections][0] == "audit-labels"
     assert all(s.ran for s in sections.values())
     assert [f.title for f in sections["calibration"].figures] == ["Calibration: reliability diagram"]
@@ -312,6 +321,13 @@ def test_glance_has_a_row_per_audit_section_then_class_balance(tmp_path):
         ("Shortcut check", f"1 class flagged: {first}", 1, "warn", "audit-shortcuts"),
         ("Fixed patterns (stamps)", f"1 class flagged: {last}", 1, "warn", "audit-stamps"),
         ("Image health", "2 images fail a check (1 very small, 1 very dark)", 2, "warn", "audit-health"),
+        (
+            "Where the model fails",
+            "1 slice where the model fails more often; strongest: camera = <i>phone_b</i>",
+            1,
+            "warn",
+            "audit-slices",
+        ),
         ("Class balance", f"1 class under-represented: {middle} (50 images)", 1, "warn", "dataset"),
     ]
     sections = {s.id for s in report_structure(report).audit.sections} | {

@@ -15,6 +15,8 @@ from reportgen.analysis.duplicates import Duplicates, find_duplicates
 from reportgen.analysis.health import Health, check_health
 from reportgen.analysis.label_issues import LabelIssues, cross_val_probs, find_label_issues
 from reportgen.analysis.outliers import Outliers, find_outliers
+from reportgen.analysis.slice_candidates import cluster_candidates, metadata_candidates, property_candidates
+from reportgen.analysis.slices import Slices, find_slices
 from reportgen.analysis.stamps import Stamps, find_stamps
 from reportgen.data.dataset import LoadedImages
 from reportgen.model.predictions import Features, Predictions
@@ -37,6 +39,7 @@ class Findings:
     health: Health | None = None
     stamps: Stamps | None = None
     outliers: Outliers | None = None
+    slices: Slices | None = None
     not_run: dict[str, str] = field(default_factory=dict)  # check -> why it did not run
 
 
@@ -54,6 +57,7 @@ def run_checks(
     folds: int,
     threshold: float,
     seed: int,
+    slice_rules: SliceRules,
     finetuned_probs: np.ndarray | None = None,
     timed: Timed = _untimed,
 ) -> Findings:
@@ -63,7 +67,7 @@ def run_checks(
     (``folds``-fold cross-validation on ``features``), ``finetune`` (``finetuned_probs``, computed by the
     caller) or ``off``. ``threshold`` is the cosine similarity of pretrained features at or above which two
     images are near copies; ``seed`` drives the folds and the calibration's noise floor; ``timed`` is a
-    context-manager factory that times each named sub-stage.
+    context-manager factory that times each named sub-stage; ``slice_rules`` are the slice finder's rules.
     """
     not_run: dict[str, str] = {}
     num_classes = len(images.class_names)
@@ -72,10 +76,7 @@ def run_checks(
             images.labels, num_classes, features, label_check, finetuned_probs, folds, seed, not_run
         )
     with timed("duplicates"):
-        hashes = [info.sha256 for info in images.infos]
-        duplicates = find_duplicates(hashes, images.labels, features.embeddings, splits, threshold=threshold)
-        if features.embeddings is None:
-            not_run["near_duplicates"] = f"only exact copies were sought: {features.why_not}"
+        duplicates = _duplicates(images, splits, features, threshold, not_run)
     outliers = None
     if features.embeddings is None:
         not_run["outliers"] = features.why_not
@@ -91,6 +92,8 @@ def run_checks(
     health = check_health(images.infos, images.labels, num_classes)
     with timed("stamps"):
         stamps = find_stamps(images.pixels, images.labels, num_classes)
+    with timed("slices"):
+        slices = _slices(images, predictions, features, label_issues, slice_rules, seed)
     return Findings(
         label_issues=label_issues,
         label_method=label_check,
@@ -101,7 +104,55 @@ def run_checks(
         health=health,
         stamps=stamps,
         outliers=outliers,
+        slices=slices,
         not_run=not_run,
+    )
+
+
+def _duplicates(
+    images: LoadedImages, splits: np.ndarray, features: Features, threshold: float, not_run: dict[str, str]
+) -> Duplicates:
+    """Exact copies by file hash, near copies by features confirmed in the pixels (or why they were not sought)."""
+    if features.embeddings is None:
+        not_run["near_duplicates"] = f"only exact copies were sought: {features.why_not}"
+    hashes = [info.sha256 for info in images.infos]
+    return find_duplicates(
+        hashes, images.labels, features.embeddings, splits, threshold=threshold, pixels=images.pixels
+    )
+
+
+@dataclass(frozen=True)
+class SliceRules:
+    """When a slice is reported (``RunConfig.slice_min_size``, ``slice_min_effect``, ``slice_alpha``)."""
+
+    min_size: int
+    min_effect: float
+    alpha: float
+
+
+def _slices(
+    images: LoadedImages,
+    predictions: Predictions,
+    features: Features,
+    label_issues: LabelIssues | None,
+    rules: SliceRules,
+    seed: int,
+) -> Slices:
+    """Slices from the metadata, the image properties and the feature clusters, scored against the model's errors."""
+    candidates = [
+        *metadata_candidates(images.metadata, len(images.labels)),
+        *property_candidates(images.infos),
+        *cluster_candidates(features.embeddings, images.labels, seed=seed),
+    ]
+    return find_slices(
+        candidates,
+        predictions.labels,
+        predictions.probs,
+        predictions.splits,
+        suspects=None if label_issues is None else [s.image_idx for s in label_issues.suspects],
+        min_size=rules.min_size,
+        min_effect=rules.min_effect,
+        alpha=rules.alpha,
     )
 
 

@@ -24,6 +24,7 @@ from reportgen.analysis.label_issues import LabelIssues, LabelSuspect
 from reportgen.analysis.outliers import Outliers
 from reportgen.analysis.shortcuts import Shortcuts, find_shortcuts
 from reportgen.analysis.stamps import Stamps
+from reportgen.assemble.slices import slice_check_view
 from reportgen.narrative.audit import (
     LIKELY_WRONG_MEANING,
     NO_CLASS_MEANING,
@@ -42,6 +43,7 @@ from reportgen.report.audit import (
     SHOWN_OUTLIERS,
     SHOWN_PAIRS,
     SHOWN_REVIEW,
+    SHOWN_SLICE_MISTAKES,
     SHOWN_SUSPECTS,
     AssetFn,
     Audit,
@@ -122,17 +124,23 @@ def build_audit(
         shortcuts=shortcuts,
         stamps=stamp_view(findings.stamps, names),
         health=health_view(findings.health, index, assets=assets),
+        slices=None if findings.slices is None else slice_check_view(findings.slices, index, assets=assets),
         not_run=not_run,
     )
 
 
 def audit_cam_requests(findings: Findings) -> list[tuple[int, int]]:
-    """Grad-CAM maps the audit shows: each shown suspect of both tiers explained for its suggested class."""
+    """Grad-CAM maps the audit shows: the shown suspects of both tiers (for the suggested class) and slice mistakes.
+
+    A slice's shown mistakes (where the model fails) are explained for their predicted class.
+    """
+    slices = findings.slices.slices if findings.slices else ()
+    mistakes = [m for s in slices for m in s.mistakes[:SHOWN_SLICE_MISTAKES]]
     if findings.label_issues is None:
-        return []
+        return mistakes
     issues = findings.label_issues
     shown = (*issues.suspects[:SHOWN_SUSPECTS], *issues.worth_a_look[:SHOWN_REVIEW])
-    return [(s.image_idx, s.suggested_idx) for s in shown]
+    return [(s.image_idx, s.suggested_idx) for s in shown] + mistakes
 
 
 def _first_with_assets(items: Sequence[T], assets: AssetFn | None, shown: int) -> list[tuple[T, AssetFn | None]]:
@@ -255,6 +263,7 @@ def duplicate_check_view(
         pairs=tuple(pairs),
         shown=min(shown, len(pairs)),
         truncated=dups.truncated,
+        unconfirmed=dups.n_unconfirmed,
     )
 
 

@@ -23,6 +23,7 @@ suspected_label_errors      over       ``audit.label_issues.total``
 duplicates_across_splits    over       ``audit.duplicates.across_splits``: copies in 2 splits
 duplicates_across_classes   over       ``audit.duplicates.across_classes``
 duplicates                  over       ``audit.duplicates.total`` (pairs)
+slices                      over       ``audit.slices.total``: slices where the model fails more often
 ece                         over       ``audit.calibration.ece`` (expected calibration error)
 model_vs_probe              under      ``model_check.model_vs_probe``: validation accuracy of the model minus
                                        that of a linear probe on its pretrained features (e.g. ``=0``)
@@ -206,6 +207,7 @@ METRICS: dict[str, MetricDef] = {
         _audit_count("duplicates_across_splits", "duplicates", "across_splits"),
         _audit_count("duplicates_across_classes", "duplicates", "across_classes"),
         _audit_count("duplicates", "duplicates", "total"),
+        _audit_count("slices", "slices", "total"),
         _metric_def(
             "ece", _field("audit.calibration.ece", lambda r: _then(_audit(r).calibration, lambda c: c.ece)), gate=OVER
         ),

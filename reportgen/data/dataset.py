@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 from tqdm import tqdm
 
+from reportgen.data.image_facts import jpeg_quality
 from reportgen.data.metadata import Metadata
 from reportgen.data.pixels import ImageInfo, fit_square, image_info, to_rgb
 from reportgen.data.source import CLASS_FOLDERS, DataSource
@@ -302,7 +303,7 @@ def _decode(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
     if not data:
         raise _Unusable("empty file (0 bytes)")
     with Image.open(io.BytesIO(data)) as img:
-        mode = img.mode
+        mode, file_format, quality = img.mode, img.format or "", jpeg_quality(img)
         width, height = _oriented_size(img)  # the file's own size, before draft() shrinks the decode
         img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
         img.load()
@@ -310,7 +311,7 @@ def _decode(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo]:
         if width < 1 or height < 1:
             raise ValueError("image has no pixels")
         array = np.asarray(fit_square(to_rgb(img), size), dtype=np.uint8)
-    info = image_info(array, width, height, mode, hashlib.sha256(data).hexdigest())
+    info = image_info(array, width, height, mode, hashlib.sha256(data).hexdigest(), file_format, quality)
     return array, info
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from reportgen.data.image_facts import sharpness
+
 
 @dataclass(frozen=True)
 class ImageInfo:
@@ -19,6 +21,9 @@ class ImageInfo:
     brightness: float  # mean luminance in [0, 1]
     contrast: float  # standard deviation of luminance in [0, 1]
     colourfulness: float  # mean absolute channel difference in [0, 1]; ~0 for grayscale
+    sharpness: float = 0.0  # variance of the luminance's Laplacian at the decoded size (data/image_facts.py)
+    format: str = ""  # Pillow's name of the file format ("JPEG", "PNG", ...)
+    jpeg_quality: int | None = None  # estimated quality a JPEG was saved at; None for other formats
 
 
 def fit_square(img: Image.Image, size: int) -> Image.Image:
@@ -43,8 +48,10 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def image_info(array: np.ndarray, width: int, height: int, mode: str, sha256: str) -> ImageInfo:
-    """The facts of decoded ``array`` (brightness, contrast, colourfulness) with the file's size, mode and hash."""
+def image_info(
+    array: np.ndarray, width: int, height: int, mode: str, sha256: str, fmt: str = "", quality: int | None = None
+) -> ImageInfo:
+    """The facts of decoded ``array`` (brightness, contrast, colourfulness, sharpness) with the file's facts."""
     rgb = array.astype(np.float32)
     rgb /= 255.0  # in place, here and below: the same float32 operations as out of place, fewer buffers
     luminance = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -59,4 +66,7 @@ def image_info(array: np.ndarray, width: int, height: int, mode: str, sha256: st
         brightness=round(float(luminance.mean()), 4),
         contrast=round(float(luminance.std()), 4),
         colourfulness=round(float(channel_diff.mean()), 4),
+        sharpness=round(sharpness(luminance), 6),
+        format=fmt,
+        jpeg_quality=quality,
     )

@@ -26,6 +26,7 @@ OUTPUT_FILES = (
     ("predictions.csv", "every image's path, split, true and predicted class, and its score for each class", ""),
     ("suspects.csv", "the suspected label errors and images of no class, with a decision column to fill in", "audit"),
     ("duplicates.csv", "the pairs of copies, most harmful first, with their splits and classes", "audit"),
+    ("slices.csv", "the slices where the model fails, strongest first, with their numbers and member paths", "audit"),
     ("model.pt", "the audited model with its classes and configuration; --checkpoint loads it", ""),
     ("run.log", "the run's log: stages, timings, warnings, skipped files", ""),
     ("assets/, figures/", "the photos, their larger versions, the Grad-CAM overlays and the charts", ""),

@@ -78,7 +78,8 @@ def duplicate_threshold_text(threshold: float | None) -> str:
     return (
         f"exact copies by SHA-256 of the file bytes; near copies when the cosine similarity of the "
         f"pretrained backbone's features is at least {threshold:g} (resized, re-encoded or lightly cropped "
-        "copies of one photo score above it; different photos of similar things rarely do)"
+        "copies of one photo score above it; different photos of similar things rarely do) and small grayscale "
+        "thumbnails of the two images correlate (blurred or dark photos can be close in the features alone)"
     )
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         LabelCheck,
         OutlierCheck,
         ShortcutCheck,
+        SliceCheck,
         StampCheck,
     )
 
@@ -131,6 +132,14 @@ def _health(h: HealthCheck) -> Line:
     return f"{fmt_plural(h.total, 'image')} {'fails' if h.total == 1 else 'fail'} a check ({checks})", h.total, WARN
 
 
+def _slices(sl: SliceCheck) -> Line:
+    if not sl.total:
+        return f"no slice fails more often than the rest ({fmt_plural(sl.tested, 'slice')} tested)", 0, GOOD
+    first = sl.slices[0]
+    words = f"{fmt_plural(sl.total, 'slice')} where the model fails more often; strongest: {first.description}"
+    return words, sl.total, WARN
+
+
 def _balance(report: Report) -> Line:
     flagged = report.dataset.under_represented
     if not flagged:
@@ -148,4 +157,5 @@ _WORDS = {
     "shortcuts": _shortcuts,
     "stamps": _stamps,
     "health": _health,
+    "slices": _slices,
 }

@@ -264,6 +264,31 @@ def write_duplicates_csv(path: Path, audit: Any, metadata: ImageMetadata | None 
     _write_rows(path, columns, rows)
 
 
+SLICE_COLUMNS = ("slice", "source", "description", "images", "evaluated", "error_rate", "rest_error_rate")
+SLICE_COLUMNS += ("p_adjusted", "suspect_share", "members")
+
+
+def write_slices_csv(path: Path, audit: Any) -> None:
+    """One row per slice where the model fails, strongest first; ``members``: its image paths joined by ``;``."""
+    slices = audit.slices.slices if audit.slices else ()
+    rows = (
+        {
+            "slice": rank,
+            "source": s.source,
+            "description": s.description,
+            "images": s.images,
+            "evaluated": s.evaluated,
+            "error_rate": f"{s.error_rate:.4f}",
+            "rest_error_rate": f"{s.rest_error_rate:.4f}",
+            "p_adjusted": f"{s.p_adjusted:.3g}",
+            "suspect_share": "" if s.suspect_share is None else f"{s.suspect_share:.4f}",
+            "members": ";".join(s.members),
+        }
+        for rank, s in enumerate(slices, 1)
+    )
+    _write_rows(path, SLICE_COLUMNS, rows)
+
+
 def safe_cell(value: Any) -> Any:
     """A CSV cell a spreadsheet will not run: text starting ``= + - @`` (a formula) gets a leading quote.
 

@@ -62,6 +62,7 @@ AUDIT_SECTIONS = (
     ("audit-shortcuts", "Shortcut check", ("shortcuts",), "shortcut check", ("mean_cams",)),
     ("audit-stamps", "Fixed patterns (stamps)", ("stamps",), "fixed-pattern check", ()),
     ("audit-health", "Image health", ("health",), "image-health check", ()),
+    ("audit-slices", "Where the model fails", ("slices",), "slice finder", ()),
 )
 GLANCE = tuple((checks[0], title, id_) for id_, title, checks, *_ in AUDIT_SECTIONS)  # page 1: (key, check, link)
 BALANCE, NO_AUDIT = ("balance", "Class balance", "dataset"), ("audit", "Data-set audit", "")  # no link: not shown
@@ -117,6 +118,7 @@ class AuditLayout:
     health_columns: tuple[tuple[str, int], ...] = ()  # (check in words, images failing it) for checks that fired
     health_rows: tuple[Row, ...] = ()  # item: class; cells: its count per column (classes with a failure)
     health_cards: Listing = Listing(())
+    slice_cards: tuple[tuple[Any, Listing], ...] = ()  # (SliceView, its shown mistakes); cam_note on the last
 
 
 @dataclass(frozen=True)
@@ -339,6 +341,11 @@ def _audit(audit: Audit, figures: dict[str, str]) -> AuditLayout:
             if sum(counts.values())
         )
         parts["health_cards"] = listing(cards, hc.shown, hc.total)
+    if sl := audit.slices:
+        cam = any(m.image.cam for s in sl.slices for m in s.mistakes[: s.shown])
+        parts["slice_cards"] = tuple(
+            (s, listing([Card(m, 1 + bool(m.image.cam)) for m in s.mistakes], s.shown, cam_note=cam)) for s in sl.slices
+        )
     return AuditLayout(tuple(sections), other, audit.not_run.get("near_duplicates", ""), **parts)
 
 

@@ -15,6 +15,7 @@ SHOWN_REVIEW = 12  # worth-a-look suspects with thumbnails
 SHOWN_OUTLIERS = 12  # images that belong to no class, with thumbnails
 SHOWN_PAIRS = 16  # duplicate pairs shown side by side
 SHOWN_HEALTH = 24  # image-health issues with thumbnails
+SHOWN_SLICE_MISTAKES = 6  # mistakes shown per slice where the model fails, with thumbnails and Grad-CAM
 
 # (image index, class index to explain or None) -> thumbnail path, Grad-CAM overlay path or None
 AssetFn = Callable[[int, int | None], tuple[str, str | None]]
@@ -126,6 +127,7 @@ class DuplicateCheck:
     pairs: tuple[PairView, ...]  # most harmful first; the first ``shown`` have thumbnails
     shown: int
     truncated: bool
+    unconfirmed: int = 0  # pairs close in the features that the pixels showed to be different pictures
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,57 @@ class HealthCheck:
 
 
 @dataclass(frozen=True)
+class SliceMistake:
+    """A validation or test image of a slice that the audited model gets wrong."""
+
+    image: AuditImage  # its overlay explains the predicted class
+    predicted: str
+    score: float  # the audited model's score for the predicted class
+
+
+@dataclass(frozen=True)
+class SliceView:
+    """A slice of the data set where the audited model fails more often than elsewhere."""
+
+    source: str  # "metadata" | "image property" | "feature cluster"
+    description: str
+    text: str  # the slice in one sentence with its numbers
+    images: int  # members over all splits
+    evaluated: int  # validation and test images
+    errors: int
+    error_rate: float
+    rest_error_rate: float
+    expected_error_rate: float  # its classes' error rate outside the slice
+    p_value: float
+    p_adjusted: float
+    classes: dict[str, int]  # true class -> its mistakes in the slice, most first
+    suspect_share: float | None  # share of its images suspected of a wrong label; None without a label check
+    rest_suspect_share: float | None
+    labelling_note: str  # why its errors may be wrong labels rather than the model's; "" when not
+    merged: tuple[str, ...]  # overlapping slices merged into it
+    members: tuple[str, ...]  # paths of every image of the slice
+    mistakes: tuple[SliceMistake, ...]  # every mistake, most confident first; the first ``shown`` have pictures
+    shown: int
+
+
+@dataclass(frozen=True)
+class SliceCheck:
+    """Slices of the data set where the audited model fails, and what was tried to find them."""
+
+    slices: tuple[SliceView, ...]  # strongest first
+    total: int
+    tried: dict[str, int]  # source -> candidates
+    tested: int
+    evaluated: int
+    error_rate: float
+    min_size: int
+    min_effect: float
+    alpha: float
+    rule: str  # how slices are made and tested
+    tried_text: str  # what was tried, said when nothing was found
+
+
+@dataclass(frozen=True)
 class Audit:
     """Everything the data-defect checks found; a field is None when its check did not run."""
 
@@ -226,6 +279,7 @@ class Audit:
     shortcuts: ShortcutCheck | None = None
     stamps: StampCheck | None = None
     health: HealthCheck | None = None
+    slices: SliceCheck | None = None
     not_run: dict[str, str] = field(default_factory=dict)  # check -> why it did not run
 
 
