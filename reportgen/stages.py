@@ -17,7 +17,9 @@ import numpy as np
 
 from reportgen.analysis.cams import compute_cams
 from reportgen.analysis.checks import Findings, run_checks
+from reportgen.analysis.explanation import check_explanations
 from reportgen.analysis.extremes import find_extremes
+from reportgen.analysis.faithfulness import ExplanationCheck
 from reportgen.analysis.metrics import Metrics, compute_metrics
 from reportgen.analysis.model_check import ModelCheck
 from reportgen.assemble.audit import DatasetIndex, audit_cam_requests, build_audit
@@ -86,6 +88,10 @@ def write_report(
     findings = _checks(config, images, predictions, scored.features, runtime, timer) if config.audit else None
     with timer("gradcam"):
         cams = _cams(config, model, spec, images, predictions, sections, findings, runtime) if config.cam else None
+    explanation = None
+    if cams is not None and config.explanation_check:
+        with timer("explanation_check"):
+            explanation = _explanation_check(config, model, spec, images, sections, cams, runtime)
     with timer("assets"):
         sections, audit = _assets(stage, images, predictions, sections, findings, cams)
         probes = _probes(config, stage, model, spec, scored.probe_pixels, images.class_names, runtime)
@@ -98,6 +104,7 @@ def write_report(
         model=_model_summary(config, spec, trained=scored.history is not None),
         history=scored.history,
         model_check=scored.model_check,
+        explanation_check=explanation,
         metrics=metrics,
         classes=sections,
         pdf_classes=pdf_classes,
@@ -186,7 +193,47 @@ def _cams(
         *predictions.correct_test_images(),
     ]
     return compute_cams(
-        model, spec, images.pixels, requests, runtime, batch_size=runtime.cam_batch_size, progress=config.progress
+        model,
+        spec,
+        images.pixels,
+        requests,
+        runtime,
+        batch_size=runtime.cam_batch_size,
+        method=config.cam_method,
+        progress=config.progress,
+    )
+
+
+def _explanation_check(
+    config: RunConfig,
+    model: nn.Module,
+    spec: ModelSpec,
+    images: LoadedImages,
+    sections: tuple[ClassSection, ...],
+    cams: CamMaps,
+    runtime: Runtime,
+) -> ExplanationCheck:
+    """Score the maps of up to ``explanation_images`` gallery images per class, most activating first."""
+    index_of = {path: i for i, path in enumerate(images.rel_paths)}
+    class_idx = {name: i for i, name in enumerate(images.class_names)}
+    requests = []
+    for section in sections:
+        shown = [(index_of[g.rel_path], class_idx[g.predicted_class]) for g in (*section.top, *section.bottom)]
+        requests += [key for key in dict.fromkeys(shown) if key in cams][: config.explanation_images]
+    requests = list(dict.fromkeys(requests))
+    maps = np.stack([cams.get(*key) for key in requests]) if requests else np.zeros((0, *images.pixels.shape[1:3]))
+    return check_explanations(
+        model,
+        spec,
+        images.pixels,
+        requests,
+        maps,
+        runtime,
+        class_names=images.class_names,
+        method=config.cam_method,
+        seed=config.seed,
+        batch_size=runtime.eval_batch_size,
+        cam_batch_size=runtime.cam_batch_size,
     )
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from reportgen.analysis.model_check import UNSOUND
 from reportgen.narrative.caveats import caveats
 from reportgen.narrative.classes import CONFIDENT, class_narrative, selection_notes
+from reportgen.narrative.explanation import explanation_notes, explanation_verdict, explanation_warning
 from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
 from reportgen.narrative.galleries import GalleryWords, gallery_words
 from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict
@@ -45,6 +46,7 @@ class Narrative:
     model_notes: tuple[str, ...] = ()  # one sentence per problem it found
     galleries: dict[str, GalleryWords] = field(default_factory=dict)  # class name -> its galleries' headings
     selection_notes: tuple[str, str] = ("", "")  # the PDF's and the HTML's words on the classes the PDF details
+    explanation: tuple[str, tuple[str, ...], str] = ("", (), "")  # the explanation check's verdict, notes, warning
 
 
 def narrate(
@@ -87,7 +89,15 @@ def narrate(
         model_notes=model_notes(check) if check else (),
         galleries={s.class_name: gallery_words(s) for s in report.classes},
         selection_notes=selection_notes(report.pdf_classes) if report.pdf_classes else ("", ""),
+        explanation=_explanation_words(report),
     )
+
+
+def _explanation_words(report: Report) -> tuple[str, tuple[str, ...], str]:
+    check = report.explanation_check
+    if check is None:
+        return "", (), ""
+    return explanation_verdict(check), explanation_notes(check), explanation_warning(check)
 
 
 def with_narrative(report: Report, narrative: Narrative) -> Report:
@@ -116,6 +126,9 @@ def with_narrative(report: Report, narrative: Narrative) -> Report:
         ),
         findings=findings,
         caveats=(*lead, *narrative.caveats),
+        explanation_verdict=narrative.explanation[0],
+        explanation_notes=narrative.explanation[1],
+        explanation_warning=narrative.explanation[2],
     )
     if report.pdf_classes:
         pdf, html = narrative.selection_notes

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reportgen.analysis.faithfulness import FAITHFUL, NOT_INFORMATIVE, WEAK
 from reportgen.narrative.audit import HEALTH_CHECK_TITLES
+from reportgen.narrative.explanation import verdict_words
 from reportgen.narrative.format import fmt_number, fmt_plural, join_words, listed
 
 if TYPE_CHECKING:
@@ -55,6 +57,8 @@ def _line(report: Report, key: str) -> Line:
     """(verdict, count, tone) of one check."""
     if key == "balance":
         return _balance(report)
+    if key == "explanation":
+        return _explanation(report)
     audit = report.audit
     if audit is None or key == "audit":
         return NO_AUDIT, None, NOT_RUN
@@ -129,6 +133,15 @@ def _health(h: HealthCheck) -> Line:
         return "no problem found", 0, GOOD
     checks = listed({HEALTH_CHECK_TITLES.get(k, k.replace("_", " ")): n for k, n in h.counts.items()})
     return f"{fmt_plural(h.total, 'image')} {'fails' if h.total == 1 else 'fail'} a check ({checks})", h.total, WARN
+
+
+def _explanation(report: Report) -> Line:
+    check = report.explanation_check
+    if check is None:
+        return "did not run", None, NOT_RUN
+    tone = {FAITHFUL: GOOD, WEAK: WARN, NOT_INFORMATIVE: BAD}.get(check.verdict, NOT_RUN)
+    gain = fmt_number(check.vs_blob.mean, 3)
+    return f"{verdict_words(check)} (ROAD {gain} above a centred blob)", None, tone
 
 
 def _balance(report: Report) -> Line:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen.narrative.audit import HEALTH_CHECK_TITLES
+from reportgen.narrative.explanation import method_name, verdict_words
 from reportgen.narrative.glance import GlanceRow, glance_rows
 from reportgen.render.classes import ClassEntry, class_layout
 from reportgen.render.elements import UNDER_REPRESENTED, Card, Listing, Row, Tag
@@ -64,6 +65,8 @@ AUDIT_SECTIONS = (
 )
 GLANCE = tuple((checks[0], title, id_) for id_, title, checks, *_ in AUDIT_SECTIONS)  # page 1: (key, check, link)
 BALANCE, NO_AUDIT = ("balance", "Class balance", "dataset"), ("audit", "Data-set audit", "")  # no link: not shown
+EXPLANATION = ("explanation", "Heat maps", "explanation-check")  # page 1's row of the explanation check
+EXPLANATION_TONES = {"faithful": "sound", "weak": "caution", "not_informative": "unsound", "unchecked": "unchecked"}
 DELTA_TOLERANCE = 0.0005  # a change of a fraction within this prints as ±0.0 pts and gets no tone
 
 
@@ -96,6 +99,15 @@ class Section:
     what: str = ""
     reason: str = ""
     children: tuple[Section, ...] | None = None  # the contents' sub-entries (the classes)
+
+
+@dataclass(frozen=True)
+class ExplanationLayout:
+    """The explanation check's verdict in words, its tone (the model verdict's CSS classes) and the method's name."""
+
+    verdict: str
+    tone: str
+    method: str
 
 
 @dataclass(frozen=True)
@@ -140,7 +152,7 @@ class Structure:
     toc: tuple[Section, ...]  # the shown chapters after the summary
     splits: tuple[tuple[str, int], ...]  # (split, images) for the splits holding images
     test_images: int
-    glance: tuple[GlanceRow, ...]  # page 1's audit at a glance: a row per audit section, then class balance
+    glance: tuple[GlanceRow, ...]  # page 1's audit at a glance: a row per audit section, heat maps, class balance
     main_caveats: Listing  # page 1's caveats; ``more``: how many more the caveats chapter lists
     skipped_summary: Listing
     class_names: Listing  # page 1's class names; ``more``: how many the data set chapter adds
@@ -163,6 +175,7 @@ class Structure:
     probes: Listing  # of Cards
     extra_figures: tuple[Figure, ...]
     config_rows: tuple[tuple[str, Any], ...]
+    explanation: ExplanationLayout | None = None  # None: the explanation check did not run
 
 
 def report_structure(report: Report, *, pdf: bool = False) -> Structure:
@@ -183,7 +196,7 @@ def report_structure(report: Report, *, pdf: bool = False) -> Structure:
         toc=tuple(replace(c, children=class_lines if c.key == "classes" else None) for c in chapters[1:] if c.shown),
         splits=splits,
         test_images=sum(m.support for m in report.metrics.per_class),
-        glance=glance_rows(report, (*(GLANCE if report.audit else (NO_AUDIT,)), BALANCE)),
+        glance=glance_rows(report, _glance_checks(report)),
         main_caveats=listing(report.caveats, MAIN_CAVEATS),
         skipped_summary=listing(ds.skipped, SUMMARY_SKIPPED),
         class_names=listing(ds.class_names, SUMMARY_CLASSES),
@@ -217,7 +230,21 @@ def report_structure(report: Report, *, pdf: bool = False) -> Structure:
         ),
         extra_figures=extras,
         config_rows=tuple(config_rows(report.run.config)),
+        explanation=_explanation(report),
     )
+
+
+def _glance_checks(report: Report) -> tuple[tuple[str, str, str], ...]:
+    """Page 1's rows: the audit's checks (or one row saying it did not run), the heat maps when scored, balance."""
+    heat = (EXPLANATION,) if report.explanation_check is not None else ()
+    return (*(GLANCE if report.audit else (NO_AUDIT,)), *heat, BALANCE)
+
+
+def _explanation(report: Report) -> ExplanationLayout | None:
+    check = report.explanation_check
+    if check is None:
+        return None
+    return ExplanationLayout(verdict_words(check), EXPLANATION_TONES.get(check.verdict, ""), method_name(check.method))
 
 
 def _chapters(report: Report, extras: tuple[Figure, ...], *, others: bool) -> tuple[Section, ...]:
