@@ -17,11 +17,12 @@ import numpy as np
 
 from reportgen.analysis.cams import compute_cams
 from reportgen.analysis.checks import Findings, run_checks
-from reportgen.analysis.explanation import check_explanations
+from reportgen.analysis.explanation import check_explanations, measure_reliance
 from reportgen.analysis.extremes import find_extremes
 from reportgen.analysis.faithfulness import ExplanationCheck
 from reportgen.analysis.metrics import Metrics, compute_metrics
 from reportgen.analysis.model_check import ModelCheck
+from reportgen.analysis.shortcuts import Reliance, find_shortcuts
 from reportgen.assemble.audit import DatasetIndex, audit_cam_requests, build_audit
 from reportgen.assemble.report import (
     build_report,
@@ -88,12 +89,15 @@ def write_report(
     findings = _checks(config, images, predictions, scored.features, runtime, timer) if config.audit else None
     with timer("gradcam"):
         cams = _cams(config, model, spec, images, predictions, sections, findings, runtime) if config.cam else None
-    explanation = None
+    explanation, reliance = None, {}
     if cams is not None and config.explanation_check:
         with timer("explanation_check"):
             explanation = _explanation_check(config, model, spec, images, sections, cams, runtime)
+    if cams is not None and findings is not None:
+        with timer("shortcut_reliance"):
+            reliance = _reliance(model, spec, images.pixels, predictions, cams, runtime)
     with timer("assets"):
-        sections, audit = _assets(stage, images, predictions, sections, findings, cams)
+        sections, audit = _assets(stage, images, predictions, sections, findings, cams, reliance)
         probes = _probes(config, stage, model, spec, scored.probe_pixels, images.class_names, runtime)
     with timer("map"):
         embedding, map_facts = map_features(scored.features, images.labels, audit, seed=config.seed)
@@ -237,6 +241,22 @@ def _explanation_check(
     )
 
 
+def _reliance(
+    model: nn.Module, spec: ModelSpec, pixels: np.ndarray, predictions: Predictions, cams: CamMaps, runtime: Runtime
+) -> dict[int, Reliance]:
+    """For each class whose evidence the shortcut check finds apart, how much the model relies on it."""
+    by_class = maps_by_class(cams, predictions)
+    reliance = {}
+    for evidence in find_shortcuts(by_class).classes:
+        if evidence.flags:
+            c = evidence.class_idx
+            indices = [i for i, k in predictions.correct_test_images() if k == c and (i, k) in cams]
+            reliance[c] = measure_reliance(
+                model, spec, pixels, indices, c, by_class[c], runtime, batch_size=runtime.eval_batch_size
+            )
+    return reliance
+
+
 def _assets(
     stage: Path,
     images: LoadedImages,
@@ -244,6 +264,7 @@ def _assets(
     sections: tuple[ClassSection, ...],
     findings: Findings | None,
     cams: CamMaps | None,
+    reliance: dict[int, Reliance],
 ) -> tuple[tuple[ClassSection, ...], Audit | None]:
     """Write the galleries' and the audit's pictures; return the sections and audit block pointing to them."""
     names = images.class_names
@@ -255,7 +276,9 @@ def _assets(
         return sections, None
     index = DatasetIndex(images.rel_paths, images.labels, predictions.splits, names)
     maps = maps_by_class(cams, predictions) if cams is not None else None
-    audit = build_audit(findings, index, predictions.predicted, maps_by_class=maps, assets=writer.image_assets)
+    audit = build_audit(
+        findings, index, predictions.predicted, maps_by_class=maps, assets=writer.image_assets, reliance=reliance
+    )
     return sections, audit
 
 

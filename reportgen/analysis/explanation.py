@@ -18,11 +18,13 @@ from reportgen.analysis.faithfulness import (
     PERCENTILES,
     ExplanationCheck,
     centred_blob,
+    impute,
     judge,
     perturbed,
     road_scores,
     spearman_maps,
 )
+from reportgen.analysis.shortcuts import RELIANCE_AREA, RELIANCE_IMAGES, Reliance, reliance_masks
 from reportgen.model.backbones import ModelSpec
 from reportgen.model.fold import folded_copy
 from reportgen.model.predict import run_model
@@ -110,3 +112,34 @@ def check_explanations(
         check.verdict, check.maps.mean, check.random.mean, check.blob.mean, check.maps.n, check.sanity,
     )  # fmt: skip
     return check
+
+
+def measure_reliance(
+    model: nn.Module,
+    spec: ModelSpec,
+    pixels: np.ndarray,
+    indices: Sequence[int],
+    class_idx: int,
+    maps: np.ndarray,
+    runtime: Runtime,
+    *,
+    batch_size: int,
+    limit: int = RELIANCE_IMAGES,
+) -> Reliance:
+    """How much ``class_idx``'s score falls when its evidence region goes, against an equal area elsewhere.
+
+    ``indices`` are the class's correctly classified test images and ``maps`` their ``(n, S, S)`` maps
+    (the region comes from all of them); the first ``limit`` images are measured.
+    """
+    region, controls = reliance_masks(maps)
+    picked = np.asarray(indices[:limit], dtype=np.int64)
+    variants = []
+    for image, control in zip(pixels[picked].astype(np.float32), controls[:limit], strict=True):
+        variants += [image, impute(image, region), impute(image, control)]
+    if not variants:
+        return Reliance(0.0, 0.0, 0, RELIANCE_AREA)
+    batch = np.clip(np.rint(np.stack(variants)), 0, 255).astype(np.uint8)
+    probs = run_model(model, spec, batch, runtime, batch_size=batch_size, progress=False).probs[:, class_idx]
+    scores = probs.reshape(-1, 3).astype(np.float64)  # (n, [original, region removed, control removed])
+    drop, control_drop = (scores[:, 0] - scores[:, 1]).mean(), (scores[:, 0] - scores[:, 2]).mean()
+    return Reliance(round(float(drop), 6), round(float(control_drop), 6), len(picked), RELIANCE_AREA)

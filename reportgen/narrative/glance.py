@@ -111,6 +111,9 @@ def _shortcuts(sc: ShortcutCheck) -> Line:
     judged = sum(c.n_maps >= sc.min_maps for c in sc.classes)
     if sc.flagged:
         return _flagged(sc.flagged)
+    if sc.worth_a_look:
+        names = join_words(list(sc.worth_a_look))
+        return f"no class flagged; evidence off-centre but not relied on: {names} (worth a look)", 0, GOOD
     if not judged:
         return f"no class has the {sc.min_maps} Grad-CAM maps needed to judge it", None, NOT_RUN
     if judged < len(sc.classes):

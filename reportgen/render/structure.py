@@ -324,7 +324,9 @@ def _audit(audit: Audit, figures: dict[str, str]) -> AuditLayout:
     if sc := audit.shortcuts:
         few = "too few maps to flag"
         parts["shortcut_rows"] = tuple(
-            Row(c, tags=FLAGGED) if c.flagged else Row(c, note=few if c.n_maps < sc.min_maps else "")
+            Row(c, tags=FLAGGED)
+            if c.flagged
+            else Row(c, note=c.reasons[0] if c.worth_a_look else few if c.n_maps < sc.min_maps else "")
             for c in sc.classes
         )
     if st := audit.stamps:
