@@ -195,7 +195,7 @@ class RunConfig:
     cam_batch_size: int | None = None  # images per Grad-CAM batch; None: the device's, DEVICE_BATCH_SIZES
     cam_method: str = option(  # measured in benchmarks/cam_faithfulness.py (README)
         "gradcam",
-        choices=("gradcam", "hirescam", "gradcam++", "layercam", "scorecam"),
+        choices=("gradcam", "hirescam", "gradcam++", "layercam", "scorecam", "shapleycam"),
         help="Heat-map method of the galleries and the shortcut check (scorecam: a forward pass per channel).",
     )
     explanation_check: bool = option(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
+from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, ShapleyCAM
 from pytorch_grad_cam.base_cam import BaseCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
@@ -32,6 +32,7 @@ CAM_METHODS: dict[str, type[BaseCAM]] = {  # --cam-method -> the library's class
     "gradcam++": GradCAMPlusPlus,
     "layercam": LayerCAM,
     "scorecam": ScoreCAM,  # a forward pass per channel of the target layer: slow on a CPU
+    "shapleycam": ShapleyCAM,  # gradient and Hessian-vector product
 }
 RANDOMISED_BLOCKS = 2  # the sanity check re-initialises the head, the layers after the last block and this many
 

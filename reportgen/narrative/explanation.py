@@ -28,6 +28,7 @@ METHOD_NAMES = {
     "gradcam++": "Grad-CAM++",
     "layercam": "LayerCAM",
     "scorecam": "Score-CAM",
+    "shapleycam": "ShapleyCAM",
 }
 EXPLANATION_RULE = (
     "each shown map is scored by ROAD (Rong et al., 2022): the share of the explained class's score the model "
