@@ -49,8 +49,8 @@ from reportgen.model.predict import run_model
 from reportgen.model.runtime import normalise, resolve_runtime, to_unit_tensor
 
 EARLIER = "blocks.4"  # efficientnet_lite0: the 14 x 14 stage before the last two
-METHODS = ("gradcam", "hirescam", "gradcam++", "layercam", "shapleycam", "scorecam")
-SLOW = {"scorecam": 4}  # images per set for methods too slow for all (a forward pass per channel)
+METHODS = ("gradcam", "hirescam", "gradcam++", "layercam", "shapleycam")  # ScoreCAM: --methods ...,scorecam
+SLOW = {"scorecam": 2}  # images per set for methods too slow for all: a forward pass per channel (1280 at bn2)
 
 
 def main() -> None:
@@ -59,8 +59,10 @@ def main() -> None:
     runtime = resolve_runtime("cpu", "fp32")
     pairs: list[tuple[float, float]] = []
     means: list[tuple[float, float]] = []
-    for name in args.sets.split(","):
+    every: list[dict] = []
+    for name in filter(None, args.sets.split(",")):
         rows = bench_set(name, args, runtime)
+        every += rows
         pairs += [(f, u) for row in rows for f, u in zip(row["fast"], row["full"], strict=False)]
         means += [(_mean(row["fast"][: len(row["full"])]), _mean(row["full"])) for row in rows if len(row["full"])]
     if pairs:
@@ -70,8 +72,34 @@ def main() -> None:
             f"\nagreement of fast with full ROAD: Spearman {spearmanr(fast, full).statistic:.2f} over {len(pairs)} "
             f"(image, map) pairs; {spearmanr(mf, mu).statistic:.2f} over {len(means)} (set, method) means"
         )
+    print(choose_default(every))
     if args.patch:
         bench_patch(args, runtime)
+
+
+def choose_default(rows: list[dict]) -> str:
+    """The rule of the issue: the most faithful (mean fast ROAD over the sets) whose seconds per image are at
+    most twice Grad-CAM's at the run's layer, among the methods that pass the sanity check on every set."""
+    from reportgen.analysis.faithfulness import SANITY_MAX
+
+    by: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        if row["method"] not in ("random", "blob"):
+            by.setdefault((row["method"], row["layer"]), []).append(row)
+    base = [r["seconds"] for (m, layer), rs in by.items() if m == "gradcam" and layer != EARLIER for r in rs]
+    limit = 2 * float(np.mean(base)) if base else float("inf")
+    scored = []
+    for (method, layer), rs in by.items():
+        cost = float(np.mean([r["seconds"] for r in rs]))
+        sane = all(r["sanity"] <= SANITY_MAX for r in rs)
+        road = float(np.mean([np.mean(r["fast"]) for r in rs]))
+        scored.append((road, method, layer, cost, sane))
+        print(f"{method:11s} {layer:10s} mean fast ROAD {road:.3f}, {cost:.2f} s/image, sanity passed: {sane}")
+    eligible = [s for s in scored if s[4] and s[3] <= limit]
+    if not eligible:
+        return "no method qualifies"
+    road, method, layer, cost, _ = max(eligible)
+    return f"default supported by the table: {method} at {layer} (mean fast ROAD {road:.3f}, {cost:.2f} s/image)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -178,7 +206,9 @@ def bench_set(name: str, args: argparse.Namespace, runtime) -> list[dict]:
                 sanity = float(spearman_maps(maps, after).mean())
             k = min(args.full, n) if layer == spec.cam_layer else 0
             full = full_road(model, spec, pixels[:k], maps[:k], classes[:k], runtime) if k else np.zeros(0)
-            rows.append({"method": method, "layer": layer, "fast": fast, "full": full})
+            rows.append(
+                {"method": method, "layer": layer, "fast": fast, "full": full, "sanity": sanity, "seconds": seconds}
+            )
             full_text = f"{full.mean():.3f} ± {_se(full):.3f} ({k})" if k else "-"
             print(
                 f"{method:11s} {layer:10s} {fast.mean():.3f} ± {_se(fast):.3f}  {full_text:17s} "
@@ -199,7 +229,7 @@ def _splits(csv: Path, rel_paths: tuple[str, ...]) -> np.ndarray:
     import csv as csv_module
 
     with csv.open(newline="", encoding="utf-8") as f:
-        split_of = {row["rel_path"]: row["split"] for row in csv_module.DictReader(f)}
+        split_of = {row["path"]: row["split"] for row in csv_module.DictReader(f)}
     return np.array([split_of.get(p, "") for p in rel_paths])
 
 

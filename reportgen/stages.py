@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,12 +218,17 @@ def _explanation_check(
     cams: CamMaps,
     runtime: Runtime,
 ) -> ExplanationCheck:
-    """Score the maps of up to ``explanation_images`` gallery images per class, most activating first."""
+    """Score the maps of up to ``explanation_images`` gallery images per class, taken in turn from its two galleries.
+
+    In turn, because the most activating images alone are the most confident ones, whose scores removal
+    barely moves (every map then looks alike).
+    """
     index_of = {path: i for i, path in enumerate(images.rel_paths)}
     class_idx = {name: i for i, name in enumerate(images.class_names)}
     requests = []
     for section in sections:
-        shown = [(index_of[g.rel_path], class_idx[g.predicted_class]) for g in (*section.top, *section.bottom)]
+        in_turn = [g for pair in itertools.zip_longest(section.top, section.bottom) for g in pair if g is not None]
+        shown = [(index_of[g.rel_path], class_idx[g.predicted_class]) for g in in_turn]
         requests += [key for key in dict.fromkeys(shown) if key in cams][: config.explanation_images]
     requests = list(dict.fromkeys(requests))
     maps = np.stack([cams.get(*key) for key in requests]) if requests else np.zeros((0, *images.pixels.shape[1:3]))
