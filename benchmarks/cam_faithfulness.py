@@ -264,6 +264,7 @@ def bench_patch(args: argparse.Namespace, runtime) -> None:
         model, spec, _ = _fine_tune(ft, runtime, images, splits)
     model.eval()
     target = images.class_names.index(class_name)
+    _patch_flag(model, spec, images, splits, target, runtime)
     others = [i for i in np.flatnonzero(splits == "test") if images.labels[i] != target]
     stamped = np.stack([np.asarray(with_patch(Image.fromarray(images.pixels[i]), 0.12)) for i in others])
     probs = run_model(model, spec, stamped, runtime, batch_size=runtime.eval_batch_size, progress=False).probs
@@ -292,3 +293,42 @@ def bench_patch(args: argparse.Namespace, runtime) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _patch_flag(model, spec, images, splits: np.ndarray, target: int, runtime) -> None:
+    """The shortcut check as a run calls it (position, then measured reliance) on the patched model."""
+    from reportgen.analysis.explanation import measure_reliance
+    from reportgen.analysis.shortcuts import find_shortcuts
+    from reportgen.narrative.audit import reliance_reason
+
+    test = np.flatnonzero(splits == "test")
+    probs = run_model(model, spec, images.pixels[test], runtime, batch_size=runtime.eval_batch_size, progress=False)
+    predicted = probs.probs.argmax(axis=1)
+    correct = [(int(i), int(images.labels[i])) for i, p in zip(test, predicted, strict=True) if p == images.labels[i]]
+    cams = compute_cams(model, spec, images.pixels, correct, runtime, batch_size=runtime.cam_batch_size, progress=False)
+    maps = [
+        np.stack([cams.get(i, k) for i, k in correct if k == c] or [np.zeros((spec.image_size,) * 2)])
+        for c in range(len(images.class_names))
+    ]
+    position = find_shortcuts(maps)
+    reliance = {
+        ev.class_idx: measure_reliance(
+            model,
+            spec,
+            images.pixels,
+            [i for i, k in correct if k == ev.class_idx],
+            ev.class_idx,
+            maps[ev.class_idx],
+            runtime,
+            batch_size=runtime.eval_batch_size,
+        )
+        for ev in position.classes
+        if ev.flags
+    }
+    result = find_shortcuts(maps, reliance=reliance)
+    for ev in result.classes:
+        if ev.flags:
+            kind = "FLAGGED" if ev.class_idx in result.flagged else "worth a look"
+            print(f"shortcut check: {images.class_names[ev.class_idx]} {kind}: {reliance_reason(ev.reliance)}")
+    flagged = [images.class_names[c] for c in result.flagged]
+    print(f"shortcut check: flagged {flagged}, planted {images.class_names[target]}")
