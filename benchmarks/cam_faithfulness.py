@@ -72,7 +72,8 @@ def main() -> None:
             f"\nagreement of fast with full ROAD: Spearman {spearmanr(fast, full).statistic:.2f} over {len(pairs)} "
             f"(image, map) pairs; {spearmanr(mf, mu).statistic:.2f} over {len(means)} (set, method) means"
         )
-    print(choose_default(every))
+    if every:
+        print(choose_default(every))
     if args.patch:
         bench_patch(args, runtime)
 
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "reportgen-cam-models")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--images", type=int, default=24, help="test images per set")
+    parser.add_argument("--earlier-methods", default="gradcam", help="methods also measured at the earlier layer")
     parser.add_argument("--full", type=int, default=4, help="images per set scored by the library's full ROAD")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs of the set's model (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0)
@@ -167,7 +169,7 @@ def bench_set(name: str, args: argparse.Namespace, runtime) -> list[dict]:
     rows = []
     for layer in (spec.cam_layer, EARLIER):
         for method in [*args.methods.split(","), "random", "blob"]:
-            if method == "blob" and layer != spec.cam_layer:
+            if layer != spec.cam_layer and method not in args.earlier_methods.split(","):
                 continue
             n = SLOW.get(method, len(test))
             start = time.perf_counter()
