@@ -293,10 +293,6 @@ def bench_patch(args: argparse.Namespace, runtime) -> None:
         print(f"{method:11s} mass on the patch {mass.mean():.3f} ± {_se(mass):.3f} ({n} images; area {area:.3f})")
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _patch_flag(model, spec, images, splits: np.ndarray, target: int, runtime) -> None:
     """The shortcut check as a run calls it (position, then measured reliance) on the patched model."""
     from reportgen.analysis.explanation import measure_reliance
@@ -334,3 +330,7 @@ def _patch_flag(model, spec, images, splits: np.ndarray, target: int, runtime) -
             print(f"shortcut check: {images.class_names[ev.class_idx]} {kind}: {reliance_reason(ev.reliance)}")
     flagged = [images.class_names[c] for c in result.flagged]
     print(f"shortcut check: flagged {flagged}, planted {images.class_names[target]}")
+
+
+if __name__ == "__main__":
+    main()
