@@ -181,6 +181,6 @@ def test_random_cam_is_seeded_and_randomised_copy_reinitialises_the_last_layers(
     assert not torch.equal(copy.fc.weight, model.fc.weight) and not torch.equal(copy.features[2].weight,
                                                                                   model.features[2].weight)
     assert torch.equal(copy.features[0].weight, model.features[0].weight)
-    for method in ("hirescam", "gradcam++", "layercam"):
+    for method in ("hirescam", "gradcam++", "layercam", "shapleycam"):
         maps = compute_cams(model, spec, pixels, requests, runtime, batch_size=2, method=method, progress=False).maps
         assert maps.shape == (3, 32, 32) and np.isfinite(maps).all()

@@ -34,6 +34,9 @@ CAM_METHODS: dict[str, type[BaseCAM]] = {  # --cam-method -> the library's class
     "scorecam": ScoreCAM,  # a forward pass per channel of the target layer: slow on a CPU
     "shapleycam": ShapleyCAM,  # gradient and Hessian-vector product
 }
+# Methods whose graph must start at the input, with trainable parameters (ShapleyCAM's Hessian-vector product
+# differentiates the gradients again): no frozen-parameter shortcut for them.
+INPUT_GRADIENT = frozenset({"shapleycam"})
 RANDOMISED_BLOCKS = 2  # the sanity check re-initialises the head, the layers after the last block and this many
 
 
@@ -78,7 +81,11 @@ def compute_cams(
     images = (np.array([i for i, _ in keys[start : start + batch_size]]) for start in starts)
     bar = tqdm(starts, desc=f"CAM ({method})", unit="batch", disable=not progress, leave=False)
     make = _maker(method, seed)
-    with _frozen(model), _grad_entry(target):
+    plain = method in INPUT_GRADIENT
+    with (
+        contextlib.nullcontext() if plain else _frozen(model),
+        contextlib.nullcontext() if plain else _grad_entry(target),
+    ):
         for start, x in zip(bar, unit_batches(pixels, images, runtime), strict=True):
             classes = [c for _, c in keys[start : start + batch_size]]
             maps[start : start + len(classes)] = _cam_batch(make(model, target), normalise(x, spec, runtime), classes)
