@@ -42,6 +42,7 @@ from PIL import Image, ImageOps
 from reportgen.analysis.calibration import calibration_verdict, compute_calibration
 from reportgen.analysis.cams import compute_cams
 from reportgen.analysis.duplicates import find_duplicates
+from reportgen.analysis.explanation import measure_reliance
 from reportgen.analysis.health import check_health
 from reportgen.analysis.label_issues import find_label_issues
 from reportgen.analysis.shortcuts import find_shortcuts
@@ -53,7 +54,7 @@ from reportgen.model.predict import run_model
 from reportgen.model.predictions import Predictions, maps_by_class
 from reportgen.model.runtime import Runtime, resolve_runtime
 from reportgen.model.train import train_model
-from reportgen.narrative.audit import calibration_text, shortcut_reason
+from reportgen.narrative.audit import calibration_text, reliance_reason, shortcut_reason
 
 
 def main() -> None:
@@ -395,7 +396,16 @@ def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode
             **{f"class{c}": m for c, m in enumerate(maps)},
         )
     start = time.perf_counter()
-    result = find_shortcuts(maps)
+    position = find_shortcuts(maps)
+    reliance = {}  # as a run does: the reliance of each class whose evidence sits apart, measured with the model
+    for ev in position.classes:
+        if ev.flags:
+            c = ev.class_idx
+            indices = [test[i] for i, k in correct if k == c]
+            reliance[c] = measure_reliance(
+                model, spec, images.pixels, indices, c, maps[c], runtime, batch_size=runtime.eval_batch_size
+            )
+    result = find_shortcuts(maps, reliance=reliance)
     find_s = time.perf_counter() - start
     print(
         f"test accuracy {len(correct) / len(test):.3f}; train {train_s:.0f} s, Grad-CAM {cam_s:.0f} s, "
@@ -408,7 +418,8 @@ def check_shortcuts(args: argparse.Namespace, runtime: Runtime, root: Path, mode
     )
     _print_evidence(result, images.class_names)
     expected = {target} if patched else set()
-    print(f"flagged classes {sorted(result.flagged)}, planted {sorted(expected)}")
+    look = sorted(result.worth_a_look)
+    print(f"flagged classes {sorted(result.flagged)} (worth a look {look}), planted {sorted(expected)}")
     cal = compute_calibration(tested.probs, tested.labels, seed=args.seed)  # as run_checks calls it
     print(f"calibration of the fine-tuned model on the test split: {calibration_text(cal, calibration_verdict(cal))}")
 
@@ -462,6 +473,9 @@ def _print_evidence(result, class_names: tuple[str, ...]) -> None:
         )
         for flag in ev.flags:
             print(f"      FLAG {flag.code}: {shortcut_reason(flag, result.thresholds)}")
+        if ev.flags:
+            kind = "FLAGGED" if ev.class_idx in result.flagged else "worth a look"
+            print(f"      {kind}: {reliance_reason(ev.reliance)}")
 
 
 if __name__ == "__main__":

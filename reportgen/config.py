@@ -213,6 +213,19 @@ class RunConfig:
     eval_batch_size: int | None = None  # images per inference batch; None: the device's, DEVICE_BATCH_SIZES
     cam: bool = option(True, negatable=True, help="Compute Grad-CAM maps.")
     cam_batch_size: int | None = None  # images per Grad-CAM batch; None: the device's, DEVICE_BATCH_SIZES
+    cam_method: str = option(  # measured in benchmarks/cam_faithfulness.py (README)
+        "gradcam",
+        choices=("gradcam", "hirescam", "gradcam++", "layercam", "scorecam", "shapleycam"),
+        help="Heat-map method of the galleries and the shortcut check (scorecam: a forward pass per channel).",
+    )
+    explanation_check: bool = option(
+        True,
+        negatable=True,
+        help="Score how faithful the heat maps are (ROAD) against a random map and a centred blob.",
+    )
+    explanation_images: int = option(  # per class; 4 keeps the check within 20 % of a food9-64px run (README)
+        4, low=1, help="Gallery images per class the explanation check scores."
+    )
     pdf: bool = option(True, negatable=True, help="Write report.pdf.")
     pdf_classes: str = option(  # the ranking: reportgen.analysis.attention; the HTML keeps every class
         "worst:20",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,12 @@ import numpy as np
 
 from reportgen.analysis.cams import compute_cams
 from reportgen.analysis.checks import Findings, SliceRules, run_checks
+from reportgen.analysis.explanation import check_explanations, measure_reliance
 from reportgen.analysis.extremes import find_extremes
+from reportgen.analysis.faithfulness import ExplanationCheck
 from reportgen.analysis.metrics import Metrics, compute_metrics
 from reportgen.analysis.model_check import ModelCheck
+from reportgen.analysis.shortcuts import Reliance, find_shortcuts
 from reportgen.assemble.audit import DatasetIndex, audit_cam_requests, build_audit
 from reportgen.assemble.report import (
     build_report,
@@ -94,8 +98,15 @@ def write_report(
     findings = _checks(config, images, predictions, scored.features, runtime, timer) if config.audit else None
     with timer("gradcam"):
         cams = _cams(config, model, spec, images, predictions, sections, findings, runtime) if config.cam else None
+    explanation, reliance = None, {}
+    if cams is not None and config.explanation_check:
+        with timer("explanation_check"):
+            explanation = _explanation_check(config, model, spec, images, sections, cams, runtime)
+    if cams is not None and findings is not None:
+        with timer("shortcut_reliance"):
+            reliance = _reliance(model, spec, images.pixels, predictions, cams, runtime)
     with timer("assets"):
-        sections, audit = _assets(stage, images, predictions, sections, findings, cams)
+        sections, audit = _assets(stage, images, predictions, sections, findings, cams, reliance)
         probes = _probes(config, stage, model, spec, scored.probe_pixels, images.class_names, runtime)
     with timer("map"):
         embedding, map_facts = map_features(scored.features, images.labels, audit, seed=config.seed)
@@ -106,6 +117,7 @@ def write_report(
         model=_model_summary(config, spec, trained=scored.history is not None),
         history=scored.history,
         model_check=scored.model_check,
+        explanation_check=explanation,
         metrics=metrics,
         classes=sections,
         pdf_classes=pdf_classes,
@@ -195,8 +207,69 @@ def _cams(
         *predictions.correct_test_images(),
     ]
     return compute_cams(
-        model, spec, images.pixels, requests, runtime, batch_size=runtime.cam_batch_size, progress=config.progress
+        model,
+        spec,
+        images.pixels,
+        requests,
+        runtime,
+        batch_size=runtime.cam_batch_size,
+        method=config.cam_method,
+        progress=config.progress,
     )
+
+
+def _explanation_check(
+    config: RunConfig,
+    model: nn.Module,
+    spec: ModelSpec,
+    images: LoadedImages,
+    sections: tuple[ClassSection, ...],
+    cams: CamMaps,
+    runtime: Runtime,
+) -> ExplanationCheck:
+    """Score the maps of up to ``explanation_images`` gallery images per class, taken in turn from its two galleries.
+
+    In turn, because the most activating images alone are the most confident ones, whose scores removal
+    barely moves (every map then looks alike).
+    """
+    index_of = {path: i for i, path in enumerate(images.rel_paths)}
+    class_idx = {name: i for i, name in enumerate(images.class_names)}
+    requests = []
+    for section in sections:
+        in_turn = [g for pair in itertools.zip_longest(section.top, section.bottom) for g in pair if g is not None]
+        shown = [(index_of[g.rel_path], class_idx[g.predicted_class]) for g in in_turn]
+        requests += [key for key in dict.fromkeys(shown) if key in cams][: config.explanation_images]
+    requests = list(dict.fromkeys(requests))
+    maps = np.stack([cams.get(*key) for key in requests]) if requests else np.zeros((0, *images.pixels.shape[1:3]))
+    return check_explanations(
+        model,
+        spec,
+        images.pixels,
+        requests,
+        maps,
+        runtime,
+        class_names=images.class_names,
+        method=config.cam_method,
+        seed=config.seed,
+        batch_size=runtime.eval_batch_size,
+        cam_batch_size=runtime.cam_batch_size,
+    )
+
+
+def _reliance(
+    model: nn.Module, spec: ModelSpec, pixels: np.ndarray, predictions: Predictions, cams: CamMaps, runtime: Runtime
+) -> dict[int, Reliance]:
+    """For each class whose evidence the shortcut check finds apart, how much the model relies on it."""
+    by_class = maps_by_class(cams, predictions)
+    reliance = {}
+    for evidence in find_shortcuts(by_class).classes:
+        if evidence.flags:
+            c = evidence.class_idx
+            indices = [i for i, k in predictions.correct_test_images() if k == c and (i, k) in cams]
+            reliance[c] = measure_reliance(
+                model, spec, pixels, indices, c, by_class[c], runtime, batch_size=runtime.eval_batch_size
+            )
+    return reliance
 
 
 def _assets(
@@ -206,6 +279,7 @@ def _assets(
     sections: tuple[ClassSection, ...],
     findings: Findings | None,
     cams: CamMaps | None,
+    reliance: dict[int, Reliance],
 ) -> tuple[tuple[ClassSection, ...], Audit | None]:
     """Write the galleries' and the audit's pictures; return the sections and audit block pointing to them."""
     names = images.class_names
@@ -217,7 +291,9 @@ def _assets(
         return sections, None
     index = DatasetIndex(images.rel_paths, images.labels, predictions.splits, names)
     maps = maps_by_class(cams, predictions) if cams is not None else None
-    audit = build_audit(findings, index, predictions.predicted, maps_by_class=maps, assets=writer.image_assets)
+    audit = build_audit(
+        findings, index, predictions.predicted, maps_by_class=maps, assets=writer.image_assets, reliance=reliance
+    )
     return sections, audit
 
 

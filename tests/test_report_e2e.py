@@ -71,6 +71,10 @@ def test_report_files_and_json_hold_what_the_pages_show(food_report: Path) -> No
     assert {"label_issues", "duplicates", "calibration", "shortcuts", "health"} <= set(audit)
     assert 0 <= audit["calibration"]["ece"] <= 1 and audit["calibration"]["text"]
     assert len(audit["shortcuts"]["classes"]) == 3
+    explained = results["explanation_check"]  # every run scores its maps against both baselines
+    assert explained["verdict"] in ("faithful", "weak", "not_informative") and explained["maps"]["n"] > 0
+    assert explained["random"]["n"] == explained["blob"]["n"] == explained["maps"]["n"]
+    assert explained["sanity"] is not None and results["explanation_verdict"]
     assert results["probes"] and results["probes"][0]["cam"]
     assert len(results["images"]) == 60 and all(len(img["sha256"]) == 64 for img in results["images"])
 

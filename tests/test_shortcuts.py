@@ -6,8 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from reportgen.analysis.shortcuts import ShortcutThresholds, class_evidence, class_mean_map, find_shortcuts
-from reportgen.narrative.audit import shortcut_reason
+from reportgen.analysis.shortcuts import (
+    Reliance,
+    ShortcutThresholds,
+    class_evidence,
+    class_mean_map,
+    find_shortcuts,
+    reliance_masks,
+)
+from reportgen.narrative.audit import reliance_reason, shortcut_reason
 
 SIZE = 64
 
@@ -67,11 +74,28 @@ def test_fixed_patch_is_flagged_with_checkable_reasons():
     assert "top-left" in reason and f"{ev.consistency:.2f}" in reason
 
 
-def test_find_shortcuts_flags_only_the_patched_class():
-    result = find_shortcuts([_object_maps(30, seed=1), _patch_maps(30), _object_maps(30, seed=2)])
-    assert result.flagged == (1,)
-    assert [c.class_idx for c in result.classes] == [0, 1, 2]
+def test_find_shortcuts_flags_the_patched_class_only_when_the_model_relies_on_it():
+    maps = [_object_maps(30, seed=1), _patch_maps(30), _object_maps(30, seed=2)]
+    relied = {1: Reliance(drop=0.45, control_drop=0.05, n_images=16, area=1 / 9)}
+    result = find_shortcuts(maps, reliance=relied)
+    assert result.flagged == (1,) and result.worth_a_look == ()
+    assert [c.class_idx for c in result.classes] == [0, 1, 2] and result.classes[1].reliance == relied[1]
     json.dumps(dataclasses.asdict(result), allow_nan=False)
+    as_much_elsewhere = {1: Reliance(drop=0.20, control_drop=0.15, n_images=16, area=1 / 9)}
+    for reliance in (as_much_elsewhere, None):  # position alone: only worth a look
+        result = find_shortcuts(maps, reliance=reliance)
+        assert result.flagged == () and result.worth_a_look == (1,)
+    reason = reliance_reason(as_much_elsewhere[1])
+    assert reason.startswith("worth a look, not a shortcut") and "0.20" in reason and "0.15" in reason
+    assert "relies on that region" in reliance_reason(relied[1]) and "0.45" in reliance_reason(relied[1])
+
+
+def test_reliance_masks_take_the_mean_maps_top_and_each_images_next_evidence():
+    maps = _patch_maps(10)
+    region, controls = reliance_masks(maps)
+    assert region.sum() == round(SIZE * SIZE / 9) and controls.shape == (10, SIZE, SIZE)
+    assert region[:SIZE // 3, :SIZE // 3].mean() > 0.5  # the patch's corner
+    assert not (controls & region).any() and (controls.sum(axis=(1, 2)) == region.sum()).all()
 
 
 def test_border_evidence_is_flagged():

@@ -8,14 +8,26 @@ recognised by the object itself has maps that follow the object around the frame
 
 Every map is first divided by its own total, so each image weighs the same whatever Grad-CAM's
 per-image min-max scaling did. Maps with no mass (Grad-CAM all zero) are left out and counted.
+
+Where the evidence sits is only a reason to look: the collar of a t-shirt is where a t-shirt is told
+apart, off-centre or not. A class is flagged only when the model is measured to rely on the region
+(:class:`Reliance`): its class score falls when the region where the class's mean map is highest
+(:data:`RELIANCE_AREA` of the image) is imputed away, by :data:`MIN_RELIANCE` more than when an equal area
+of the object elsewhere (each image's own most relevant pixels outside the region) is. A class whose
+position crosses a limit without that is "worth a look".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+RELIANCE_AREA = 1 / 9  # share of the image removed to measure reliance (one of the 3x3 regions' size)
+MIN_RELIANCE = 0.10  # the class score's extra fall (softmax) when the region goes, beyond an equal area elsewhere
+RELIANCE_IMAGES = 16  # correctly classified test images per class the reliance is measured on
 
 REGIONS = (
     ("top-left", "top", "top-right"),
@@ -77,6 +89,21 @@ class ShortcutFlag:
 
 
 @dataclass(frozen=True)
+class Reliance:
+    """How much the model relies on a class's evidence region: the class score's fall when it is removed."""
+
+    drop: float  # mean fall of the class's softmax score when the region is imputed away
+    control_drop: float  # ... when an equal area of the object elsewhere is
+    n_images: int
+    area: float  # share of the image removed (RELIANCE_AREA)
+
+    @property
+    def relied_on(self) -> bool:
+        """The region matters more than the rest of the object by at least :data:`MIN_RELIANCE`."""
+        return self.n_images > 0 and self.drop - self.control_drop >= MIN_RELIANCE
+
+
+@dataclass(frozen=True)
 class ClassEvidence:
     """Where one class's Grad-CAM evidence sits, and whether that looks like a shortcut."""
 
@@ -94,7 +121,8 @@ class ClassEvidence:
     consistency: float  # mean pairwise Pearson correlation of the individual maps (0 when fewer than 2)
     peak_spread: float  # RMS distance of individual peaks from their mean position, fraction of the side
     mean_map: tuple[tuple[float, ...], ...]  # (grid, grid) pooled mean map, sums to 1
-    flags: tuple[ShortcutFlag, ...]
+    flags: tuple[ShortcutFlag, ...]  # where the evidence sits crossed a limit
+    reliance: Reliance | None = None  # measured for a class with flags; None: not measured
 
 
 @dataclass(frozen=True)
@@ -102,8 +130,9 @@ class Shortcuts:
     """Shortcut check over all classes."""
 
     classes: tuple[ClassEvidence, ...]
-    flagged: tuple[int, ...]  # class indices with at least one flag
+    flagged: tuple[int, ...]  # class indices with a flag and a measured reliance on the region
     thresholds: ShortcutThresholds = field(default_factory=ShortcutThresholds)
+    worth_a_look: tuple[int, ...] = ()  # class indices with a flag but no measured reliance
 
 
 def find_shortcuts(
@@ -111,18 +140,50 @@ def find_shortcuts(
     *,
     thresholds: ShortcutThresholds | None = None,
     grid: int = 16,
+    reliance: Mapping[int, Reliance] | None = None,
 ) -> Shortcuts:
-    """Summarise and flag each class's Grad-CAM maps.
+    """Summarise each class's Grad-CAM maps; flag those whose evidence sits apart and that the model relies on.
 
     Args:
         maps_by_class: for each class index, ``(n, S, S)`` maps in [0, 1] of its correctly classified
             test images, explaining that class (``n`` may be 0).
         thresholds: flag limits; :class:`ShortcutThresholds` defaults when None.
         grid: side of the pooled grid used for the consistency, the peaks and the stored mean map.
+        reliance: class index -> the measured reliance on its region (:func:`reliance_masks`); a class
+            with position flags and no reliance here is only worth a look.
     """
     limits = thresholds or ShortcutThresholds()
-    classes = tuple(class_evidence(maps, idx, thresholds=limits, grid=grid) for idx, maps in enumerate(maps_by_class))
-    return Shortcuts(classes, tuple(c.class_idx for c in classes if c.flags), limits)
+    measured = reliance or {}
+    classes = tuple(
+        dataclasses.replace(ev, reliance=measured.get(ev.class_idx)) if ev.flags else ev
+        for ev in (class_evidence(maps, idx, thresholds=limits, grid=grid) for idx, maps in enumerate(maps_by_class))
+    )
+    flagged = tuple(c.class_idx for c in classes if c.flags and c.reliance is not None and c.reliance.relied_on)
+    look = tuple(c.class_idx for c in classes if c.flags and c.class_idx not in flagged)
+    return Shortcuts(classes, flagged, limits, look)
+
+
+def reliance_masks(maps: np.ndarray, *, area: float = RELIANCE_AREA) -> tuple[np.ndarray, np.ndarray]:
+    """The region to remove and, per image, the equal area of the object elsewhere, from ``(n, S, S)`` maps.
+
+    The region is the ``area`` share of pixels where the class's mean map (:func:`class_mean_map`) is
+    highest; each image's control is its own most relevant pixels outside the region, as many.
+    Returns ``(S, S)`` and ``(n, S, S)`` bool masks.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    mean = class_mean_map(maps).astype(np.float64)
+    k = max(1, int(round(area * mean.size)))
+    region = _top_pixels(mean, k)
+    controls = np.stack([_top_pixels(np.where(region, -np.inf, m), k) for m in maps]) if len(maps) else maps > 0
+    return region, controls
+
+
+def _top_pixels(values: np.ndarray, k: int) -> np.ndarray:
+    """Bool mask of the ``k`` highest values (ties by position, stably)."""
+    order = np.argsort(-values.ravel(), kind="stable")[:k]
+    mask = np.zeros(values.size, dtype=bool)
+    mask[order] = True
+    return mask.reshape(values.shape)
 
 
 def class_evidence(

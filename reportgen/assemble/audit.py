@@ -10,7 +10,7 @@ how a check worked, its rule, the calibration verdict, why a class was flagged) 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -22,7 +22,7 @@ from reportgen.analysis.duplicates import Duplicates
 from reportgen.analysis.health import Health
 from reportgen.analysis.label_issues import LabelIssues, LabelSuspect
 from reportgen.analysis.outliers import Outliers
-from reportgen.analysis.shortcuts import Shortcuts, find_shortcuts
+from reportgen.analysis.shortcuts import Reliance, Shortcuts, find_shortcuts
 from reportgen.analysis.stamps import Stamps
 from reportgen.assemble.slices import slice_check_view
 from reportgen.narrative.audit import (
@@ -33,6 +33,7 @@ from reportgen.narrative.audit import (
     duplicate_threshold_text,
     label_caution,
     label_method_text,
+    reliance_reason,
     shortcut_reason,
     shortcut_rule,
     stamp_reason,
@@ -94,13 +95,17 @@ def build_audit(
     *,
     maps_by_class: Sequence[np.ndarray] | None,
     assets: AssetFn,
+    reliance: Mapping[int, Reliance] | None = None,
 ) -> Audit:
-    """The report's audit block from the finders' results, with thumbnails written through ``assets``."""
+    """The report's audit block from the finders' results, with thumbnails written through ``assets``.
+
+    ``reliance`` is the shortcut check's measured reliance per class index (``analysis.explanation``).
+    """
     names = index.class_names
     not_run = dict(findings.not_run)
     shortcuts = None
     if maps_by_class is not None:
-        shortcuts = shortcut_view(find_shortcuts(maps_by_class), names)
+        shortcuts = shortcut_view(find_shortcuts(maps_by_class, reliance=reliance), names)
     else:
         not_run["shortcuts"] = "Grad-CAM was switched off (--no-cam)"
     label_issues = None
@@ -300,13 +305,17 @@ def shortcut_view(shortcuts: Shortcuts, class_names: Sequence[str]) -> ShortcutC
             c.region,
             c.consistency,
             c.peak_spread,
-            bool(c.flags),
-            tuple(shortcut_reason(f, t) for f in c.flags),
+            c.class_idx in shortcuts.flagged,
+            (reliance_reason(c.reliance),) * bool(c.flags) + tuple(shortcut_reason(f, t) for f in c.flags),
             measured=c.n_maps - c.n_empty >= MIN_MEASURED_MAPS,
+            worth_a_look=c.class_idx in shortcuts.worth_a_look,
+            drop=c.reliance.drop if c.reliance else None,
+            control_drop=c.reliance.control_drop if c.reliance else None,
         )
         for c in shortcuts.classes
     )
-    return ShortcutCheck(classes, tuple(class_names[i] for i in shortcuts.flagged), t.min_maps, shortcut_rule(t))
+    names = (tuple(class_names[i] for i in idx) for idx in (shortcuts.flagged, shortcuts.worth_a_look))
+    return ShortcutCheck(classes, next(names), t.min_maps, shortcut_rule(t), next(names))
 
 
 def stamp_view(stamps: Stamps, class_names: Sequence[str]) -> StampCheck:

@@ -14,6 +14,7 @@ from reportgen.analysis.attention import ClassSelection, rank_classes
 from reportgen.analysis.classes import class_confusions, class_totals, largest_confusions, under_represented
 from reportgen.analysis.embedding_map import MAX_POINTS, METHOD, EmbeddingMap, embed_2d
 from reportgen.analysis.extremes import ClassExtremes
+from reportgen.analysis.faithfulness import ExplanationCheck
 from reportgen.analysis.metrics import Metrics
 from reportgen.analysis.model_check import ModelCheck
 from reportgen.assemble.audit import class_facts
@@ -92,6 +93,7 @@ def build_report(
     metrics: Metrics,
     classes: tuple[ClassSection, ...],
     pdf_classes: int | None,
+    explanation_check: ExplanationCheck | None = None,
     probes: tuple[ProbeResult, ...] = (),
     audit: Audit | None = None,
     images: tuple[ImageEntry, ...] = (),
@@ -115,6 +117,7 @@ def build_report(
         metrics=metrics,
         classes=classes,
         model_check=model_check,
+        explanation_check=explanation_check,
         probes=probes,
         audit=audit,
         images=images,

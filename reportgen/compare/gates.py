@@ -28,6 +28,9 @@ ece                         over       ``audit.calibration.ece`` (expected calib
 model_vs_probe              under      ``model_check.model_vs_probe``: validation accuracy of the model minus
                                        that of a linear probe on its pretrained features (e.g. ``=0``)
 model_unsound               over       1 when the model check's verdict is ``unsound``, else 0 (``=0``)
+explanation_unfaithful      over       1 when the explanation check's verdict is not ``faithful``, else 0 (``=0``)
+explanation_vs_blob         under      ``explanation_check.vs_blob.mean``: the heat maps' ROAD minus a centred
+                                       blob's on the same images
 ==========================  =========  ======================================================
 
 An unknown metric, a missing or unexpected class part, a threshold that is not a number, a fraction
@@ -169,6 +172,13 @@ def _model_unsound(report: Report, _class_name: str | None) -> Lookup:
     return Lookup(1.0 if check.verdict == "unsound" else 0.0)
 
 
+def _explanation_unfaithful(report: Report, _class_name: str | None) -> Lookup:
+    check = report.explanation_check
+    if check is None or check.verdict == "unchecked":
+        return Lookup(None, "results.json has no explanation_check verdict (--no-cam or --no-explanation-check?)")
+    return Lookup(0.0 if check.verdict == "faithful" else 1.0)
+
+
 def _metric_def(
     name: str,
     lookup: LookupFn,
@@ -217,6 +227,12 @@ METRICS: dict[str, MetricDef] = {
             fraction=False,
         ),
         _metric_def("model_unsound", _model_unsound, gate=OVER, fraction=False),
+        _metric_def("explanation_unfaithful", _explanation_unfaithful, gate=OVER, fraction=False),
+        _metric_def(
+            "explanation_vs_blob",
+            _field("explanation_check", lambda r: _then(r.explanation_check, lambda c: c.vs_blob.mean)),
+            fraction=False,
+        ),
     )
 }
 

@@ -23,6 +23,7 @@ from reportgen.analysis.model_check import UNSOUND
 from reportgen.narrative.caveats import caveats
 from reportgen.narrative.classes import CONFIDENT, class_narrative, selection_notes
 from reportgen.narrative.dataset import split_sentence
+from reportgen.narrative.explanation import explanation_notes, explanation_verdict, explanation_warning
 from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
 from reportgen.narrative.galleries import GalleryWords, gallery_words
 from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict
@@ -47,6 +48,7 @@ class Narrative:
     galleries: dict[str, GalleryWords] = field(default_factory=dict)  # class name -> its galleries' headings
     selection_notes: tuple[str, str] = ("", "")  # the PDF's and the HTML's words on the classes the PDF details
     split_sentence: str = ""  # where the split and labels came from (``dataset.split_sentence``)
+    explanation: tuple[str, tuple[str, ...], str] = ("", (), "")  # the explanation check's verdict, notes, warning
 
 
 def narrate(
@@ -90,7 +92,15 @@ def narrate(
         galleries={s.class_name: gallery_words(s) for s in report.classes},
         selection_notes=selection_notes(report.pdf_classes) if report.pdf_classes else ("", ""),
         split_sentence=split_sentence(report.dataset),
+        explanation=_explanation_words(report),
     )
+
+
+def _explanation_words(report: Report) -> tuple[str, tuple[str, ...], str]:
+    check = report.explanation_check
+    if check is None:
+        return "", (), ""
+    return explanation_verdict(check), explanation_notes(check), explanation_warning(check)
 
 
 def with_narrative(report: Report, narrative: Narrative) -> Report:
@@ -124,6 +134,9 @@ def with_narrative(report: Report, narrative: Narrative) -> Report:
         ),
         findings=findings,
         caveats=(*lead, *narrative.caveats),
+        explanation_verdict=narrative.explanation[0],
+        explanation_notes=narrative.explanation[1],
+        explanation_warning=narrative.explanation[2],
     )
     if report.pdf_classes:
         pdf, html = narrative.selection_notes

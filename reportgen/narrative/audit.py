@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reportgen.narrative.format import fmt_number, fmt_percent
+from reportgen.analysis.shortcuts import MIN_RELIANCE, RELIANCE_AREA, RELIANCE_IMAGES
+from reportgen.narrative.format import fmt_number, fmt_percent, fmt_plural
 
 if TYPE_CHECKING:
     from reportgen.analysis.calibration import Calibration, CalibrationVerdict, ReliabilityBin
-    from reportgen.analysis.shortcuts import ShortcutFlag, ShortcutThresholds
+    from reportgen.analysis.shortcuts import Reliance, ShortcutFlag, ShortcutThresholds
     from reportgen.analysis.stamps import ClassStamp, StampThresholds
 
 # What each tier meant on planted data (benchmarks/planted_labels.py; README "Benchmark"): 5 % of the labels
@@ -90,8 +91,11 @@ def shortcut_rule(t: ShortcutThresholds) -> str:
         f"at one spot (spread <= {t.max_peak_spread:g} of the side) outside the centre; when more than "
         f"{fmt_percent(t.max_border_share, 0)} of the mean map lies in the outer {fmt_percent(t.border_width, 0)} "
         f"band; or when the mean map's centre of mass is more than {t.max_centre_offset:g} of the side from the "
-        f"image centre. Classes with fewer than {t.min_maps} correctly classified test images are measured but "
-        "not flagged."
+        f"image centre. Such a position is only worth a look: a class is flagged when, besides, its score falls by "
+        f"at least {MIN_RELIANCE:g} more when the {fmt_percent(RELIANCE_AREA, 0)} of the image where its mean map "
+        "is highest is filled from the pixels around it than when an equal area of each image's own evidence "
+        f"elsewhere is (measured on up to {RELIANCE_IMAGES} test images). Classes with fewer than {t.min_maps} "
+        "correctly classified test images are measured but not flagged."
     )
 
 
@@ -134,6 +138,21 @@ def _calibration_example(b: ReliabilityBin) -> str:
         f" For example, the {b.count} images scored {fmt_percent(b.lower, 0)}–{fmt_percent(b.upper, 0)} "
         f"(mean {fmt_percent(b.mean_confidence)}) were right {fmt_percent(b.accuracy)} of the time."
     )
+
+
+def reliance_reason(reliance: Reliance | None) -> str:
+    """Whether the model relies on a class's evidence region, with the measured fall of its score."""
+    if reliance is None or not reliance.n_images:
+        return "its evidence sits apart, but how much the model relies on it was not measured: worth a look"
+    area = f"the {fmt_percent(reliance.area, 0)} of the image where its evidence is densest"
+    drops = (
+        f"removing {area} lowers its score by {fmt_number(reliance.drop, 2)} on average, against "
+        f"{fmt_number(reliance.control_drop, 2)} for an equal area of the object elsewhere "
+        f"({fmt_plural(reliance.n_images, 'test image')})"
+    )
+    if reliance.relied_on:
+        return f"the model relies on that region: {drops}"
+    return f"worth a look, not a shortcut: {drops}, so the model does not rely on that region alone"
 
 
 def shortcut_reason(flag: ShortcutFlag, t: ShortcutThresholds) -> str:

@@ -332,6 +332,9 @@ def _heat_sentence(name: str, heat: ShortcutClass | None) -> str:
     """Where the class's mean Grad-CAM sits; nothing with fewer than 2 maps or when the shortcut check flags it."""
     if heat is None or heat.n_maps < 2 or heat.flagged:
         return ""
+    if heat.worth_a_look and heat.reasons:
+        where = "; ".join(heat.reasons[1:])
+        return f"The shortcut check finds {name}'s evidence apart ({where}); {sentence(heat.reasons[0])}"
     share, even = fmt_percent(heat.border_share, 0), fmt_percent(EVEN_BORDER_SHARE, 0)
     head = f"Over its {heat.n_maps} correctly classified test images, the mean Grad-CAM for {name}"
     band = f"the outer {fmt_percent(_BAND, 0)} band of the image"

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reportgen.analysis.faithfulness import FAITHFUL, NOT_INFORMATIVE, WEAK
 from reportgen.narrative.audit import HEALTH_CHECK_TITLES
+from reportgen.narrative.explanation import verdict_words
 from reportgen.narrative.format import fmt_number, fmt_plural, join_words, listed
 
 if TYPE_CHECKING:
@@ -56,6 +58,8 @@ def _line(report: Report, key: str) -> Line:
     """(verdict, count, tone) of one check."""
     if key == "balance":
         return _balance(report)
+    if key == "explanation":
+        return _explanation(report)
     audit = report.audit
     if audit is None or key == "audit":
         return NO_AUDIT, None, NOT_RUN
@@ -108,6 +112,9 @@ def _shortcuts(sc: ShortcutCheck) -> Line:
     judged = sum(c.n_maps >= sc.min_maps for c in sc.classes)
     if sc.flagged:
         return _flagged(sc.flagged)
+    if sc.worth_a_look:
+        names = join_words(list(sc.worth_a_look))
+        return f"no class flagged; evidence off-centre but not relied on: {names} (worth a look)", 0, GOOD
     if not judged:
         return f"no class has the {sc.min_maps} Grad-CAM maps needed to judge it", None, NOT_RUN
     if judged < len(sc.classes):
@@ -138,6 +145,15 @@ def _slices(sl: SliceCheck) -> Line:
     first = sl.slices[0]
     words = f"{fmt_plural(sl.total, 'slice')} where the model fails more often; strongest: {first.description}"
     return words, sl.total, WARN
+
+
+def _explanation(report: Report) -> Line:
+    check = report.explanation_check
+    if check is None:
+        return "did not run", None, NOT_RUN
+    tone = {FAITHFUL: GOOD, WEAK: WARN, NOT_INFORMATIVE: BAD}.get(check.verdict, NOT_RUN)
+    gain = fmt_number(check.vs_blob.mean, 3)
+    return f"{verdict_words(check)} (ROAD {gain} above a centred blob)", None, tone
 
 
 def _balance(report: Report) -> Line:

@@ -39,30 +39,28 @@ def _pct(value: float | None) -> str:
 
 
 def model_verdict(check: ModelCheck) -> str:
-    """One sentence for page 1: how far the model can be trusted, with the numbers behind it."""
+    """One sentence for page 1 after ``Model: <verdict>.``: how far the model can be trusted, with the numbers.
+
+    It does not repeat the verdict (the explanation check's sentence reads the same way).
+    """
     if check.verdict == UNCHECKED:
         return (
-            "The model could not be checked: the validation split is empty, so nothing tells it from a "
+            "It could not be checked: the validation split is empty, so nothing tells it from a "
             "collapsed or untrained model; read the galleries with care."
         )
     serious = [p for p in check.problems if p.severity == (UNSOUND if check.verdict == UNSOUND else CAUTION)]
-    if check.verdict == UNSOUND:
-        return (
-            "Do not read the galleries as facts about the data: the model is unsound — "
-            + "; ".join(problem_clause(p, check) for p in serious)
-            + "."
-        )
+    problems = "; ".join(problem_clause(p, check) for p in serious)
     comparison = _comparison(check)
+    if check.verdict == UNSOUND:
+        return f"Do not read the galleries as facts about the data: {problems}."
     if check.verdict == CAUTION:
-        return (
-            f"Use the model with caution ({comparison}): " + "; ".join(problem_clause(p, check) for p in serious) + "."
-        )
+        return f"Read the galleries with care: {problems} ({comparison})."
     if check.probe_kept:
         return (
-            f"The model is sound and is the linear probe itself: fine-tuning did not beat a logistic regression on "
-            f"the pretrained features on validation, so that classifier was kept ({comparison})."
+            f"It is the linear probe itself: fine-tuning did not beat a logistic regression on the pretrained "
+            f"features on validation, so that classifier was kept ({comparison})."
         )
-    return f"The model is sound: {comparison}."
+    return f"{comparison[0].upper()}{comparison[1:]}."
 
 
 def _comparison(check: ModelCheck) -> str:

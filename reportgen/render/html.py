@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from reportgen import __version__
 from reportgen.narrative.appendix import files_note, output_files, reproducing_command
+from reportgen.narrative.explanation import EXPLANATION_RULE
 from reportgen.narrative.format import FILTERS, asset_url
 from reportgen.narrative.model import MODEL_RULE
 from reportgen.render.assets import larger_path
@@ -137,6 +138,7 @@ def _context(report: Report, assets: PageAssets) -> dict[str, Any]:
         "structure": report_structure(report, pdf=not assets.zoom),  # the PDF's page: no zoom views
         "generator": f"reportgen {__version__}",
         "model_rule": MODEL_RULE,
+        "explanation_rule": EXPLANATION_RULE,
         "assets": assets,
         "command": reproducing_command(report.run.config),
         "output_files": output_files(report),

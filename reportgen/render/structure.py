@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen.narrative.audit import HEALTH_CHECK_TITLES
+from reportgen.narrative.explanation import method_name, verdict_words
 from reportgen.narrative.glance import GlanceRow, glance_rows
 from reportgen.render.classes import ClassEntry, class_layout
 from reportgen.render.elements import UNDER_REPRESENTED, Card, Listing, Row, Tag
+from reportgen.render.galleries import card_metadata
 from reportgen.report.comparison import ADDED, REMOVED
 
 if TYPE_CHECKING:  # types only: the structure needs no torch
@@ -25,7 +27,6 @@ if TYPE_CHECKING:  # types only: the structure needs no torch
 
 SUMMARY_SKIPPED, DATASET_SKIPPED = 8, 200  # skipped files listed on page 1, and in the data set chapter
 SUMMARY_CLASSES = 30  # class names on page 1; the data set chapter lists them all
-CARD_METADATA, CARD_VALUE_CHARS = 3, 24  # metadata columns shown on an image's card, and characters per value
 MAIN_CAVEATS = 3  # caveats on page 1: the first ones (``narrative.caveats`` puts the most important first)
 REFS_SHOWN = 20  # image references per list in the changes chapter
 FIGURE_TITLES = {  # key -> alt text, and the heading in the extra-figures chapter; others: the key in words
@@ -66,6 +67,8 @@ AUDIT_SECTIONS = (
 )
 GLANCE = tuple((checks[0], title, id_) for id_, title, checks, *_ in AUDIT_SECTIONS)  # page 1: (key, check, link)
 BALANCE, NO_AUDIT = ("balance", "Class balance", "dataset"), ("audit", "Data-set audit", "")  # no link: not shown
+EXPLANATION = ("explanation", "Heat maps", "explanation-check")  # page 1's row of the explanation check
+EXPLANATION_TONES = {"faithful": "sound", "weak": "caution", "not_informative": "unsound", "unchecked": "unchecked"}
 DELTA_TOLERANCE = 0.0005  # a change of a fraction within this prints as ±0.0 pts and gets no tone
 
 
@@ -98,6 +101,15 @@ class Section:
     what: str = ""
     reason: str = ""
     children: tuple[Section, ...] | None = None  # the contents' sub-entries (the classes)
+
+
+@dataclass(frozen=True)
+class ExplanationLayout:
+    """The explanation check's verdict in words, its tone (the model verdict's CSS classes) and the method's name."""
+
+    verdict: str
+    tone: str
+    method: str
 
 
 @dataclass(frozen=True)
@@ -143,7 +155,7 @@ class Structure:
     toc: tuple[Section, ...]  # the shown chapters after the summary
     splits: tuple[tuple[str, int], ...]  # (split, images) for the splits holding images
     test_images: int
-    glance: tuple[GlanceRow, ...]  # page 1's audit at a glance: a row per audit section, then class balance
+    glance: tuple[GlanceRow, ...]  # page 1's audit at a glance: a row per audit section, heat maps, class balance
     main_caveats: Listing  # page 1's caveats; ``more``: how many more the caveats chapter lists
     skipped_summary: Listing
     class_names: Listing  # page 1's class names; ``more``: how many the data set chapter adds
@@ -168,6 +180,7 @@ class Structure:
     config_rows: tuple[tuple[str, Any], ...]
     card_metadata: dict[str, tuple[tuple[str, str], ...]]  # rel_path -> (column, value) shown on its cards
     disagreements: Listing  # the manifest labels that disagree with their folders, in the data set chapter
+    explanation: ExplanationLayout | None = None  # None: the explanation check did not run
 
 
 def report_structure(report: Report, *, pdf: bool = False) -> Structure:
@@ -188,7 +201,7 @@ def report_structure(report: Report, *, pdf: bool = False) -> Structure:
         toc=tuple(replace(c, children=class_lines if c.key == "classes" else None) for c in chapters[1:] if c.shown),
         splits=splits,
         test_images=sum(m.support for m in report.metrics.per_class),
-        glance=glance_rows(report, (*(GLANCE if report.audit else (NO_AUDIT,)), BALANCE)),
+        glance=glance_rows(report, _glance_checks(report)),
         main_caveats=listing(report.caveats, MAIN_CAVEATS),
         skipped_summary=listing(ds.skipped, SUMMARY_SKIPPED),
         class_names=listing(ds.class_names, SUMMARY_CLASSES),
@@ -224,26 +237,21 @@ def report_structure(report: Report, *, pdf: bool = False) -> Structure:
         config_rows=tuple(config_rows(report.run.config)),
         card_metadata=card_metadata(report),
         disagreements=listing(ds.label_disagreements, DATASET_SKIPPED),
+        explanation=_explanation(report),
     )
 
 
-def card_metadata(report: Report) -> dict[str, tuple[tuple[str, str], ...]]:
-    """Each image's first metadata values, short, for its cards: the missing ones left out."""
-    columns = [c.name for c in report.dataset.metadata_columns[:CARD_METADATA]]
-    shown = {}
-    for image in report.images if columns else ():
-        pairs = tuple((c, _short(image.metadata.get(c))) for c in columns if image.metadata.get(c) is not None)
-        if pairs:
-            shown[image.rel_path] = pairs
-    return shown
+def _glance_checks(report: Report) -> tuple[tuple[str, str, str], ...]:
+    """Page 1's rows: the audit's checks (or one row saying it did not run), the heat maps when scored, balance."""
+    heat = (EXPLANATION,) if report.explanation_check is not None else ()
+    return (*(GLANCE if report.audit else (NO_AUDIT,)), *heat, BALANCE)
 
 
-def _short(value: str | float | None) -> str:
-    """A metadata value in a few characters: whole numbers without '.0', long text cut with an ellipsis."""
-    if isinstance(value, float):
-        return f"{value:.0f}" if value.is_integer() else f"{value:.4g}"
-    text = str(value)
-    return text if len(text) <= CARD_VALUE_CHARS else text[: CARD_VALUE_CHARS - 1] + "…"
+def _explanation(report: Report) -> ExplanationLayout | None:
+    check = report.explanation_check
+    if check is None:
+        return None
+    return ExplanationLayout(verdict_words(check), EXPLANATION_TONES.get(check.verdict, ""), method_name(check.method))
 
 
 def _chapters(report: Report, extras: tuple[Figure, ...], *, others: bool) -> tuple[Section, ...]:
@@ -323,7 +331,9 @@ def _audit(audit: Audit, figures: dict[str, str]) -> AuditLayout:
     if sc := audit.shortcuts:
         few = "too few maps to flag"
         parts["shortcut_rows"] = tuple(
-            Row(c, tags=FLAGGED) if c.flagged else Row(c, note=few if c.n_maps < sc.min_maps else "")
+            Row(c, tags=FLAGGED)
+            if c.flagged
+            else Row(c, note=c.reasons[0] if c.worth_a_look else few if c.n_maps < sc.min_maps else "")
             for c in sc.classes
         )
     if st := audit.stamps:

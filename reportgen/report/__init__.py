@@ -15,6 +15,7 @@ from typing import Any
 
 from reportgen.analysis.attention import ClassSelection
 from reportgen.analysis.classes import Confusion  # re-exported: ``report.Confusion`` is part of the model
+from reportgen.analysis.faithfulness import ExplanationCheck
 from reportgen.analysis.metrics import ClassMetrics, Metrics
 from reportgen.analysis.model_check import ModelCheck
 from reportgen.data.dataset import SkippedFile
@@ -210,6 +211,10 @@ class Report:
     training_start_val_accuracy: float | None = None
     dataset_map: DatasetMap | None = None  # None in reports written before the map existed
     pdf_classes: ClassSelection | None = None  # the classes the PDF details and why; None: every class
+    explanation_check: ExplanationCheck | None = None  # how faithful the heat maps are; None: not run
+    explanation_verdict: str = ""  # one sentence on it (from explanation_check), after "Heat maps: <verdict>."
+    explanation_notes: tuple[str, ...] = ()  # its details, a sentence each
+    explanation_warning: str = ""  # above every gallery when the maps are not faithful
 
     def to_dict(self) -> dict[str, Any]:
         """The whole of ``results.json``: the report as JSON-able primitives (tuples become lists)."""

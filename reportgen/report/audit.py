@@ -158,9 +158,12 @@ class ShortcutClass:
     region: str
     consistency: float
     peak_spread: float
-    flagged: bool
-    reasons: tuple[str, ...]
+    flagged: bool  # the evidence sits apart and the model is measured to rely on it
+    reasons: tuple[str, ...]  # flagged or worth a look: the reliance sentence first, then the position's
     measured: bool = True  # False with fewer than two maps: the figures are placeholders, not a measurement
+    worth_a_look: bool = False  # the evidence sits apart, but no reliance on it was measured
+    drop: float | None = None  # the class score's mean fall when its evidence region is removed
+    control_drop: float | None = None  # ... when an equal area of the object elsewhere is
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class ShortcutCheck:
     flagged: tuple[str, ...]
     min_maps: int
     rule: str
+    worth_a_look: tuple[str, ...] = ()  # evidence apart, no measured reliance
 
 
 @dataclass(frozen=True)
