@@ -172,12 +172,11 @@ def bench_set(name: str, args: argparse.Namespace, runtime) -> list[dict]:
             if layer != spec.cam_layer and method not in args.earlier_methods.split(","):
                 continue
             n = SLOW.get(method, len(test))
-            start = time.perf_counter()
-            if method == "blob":
-                maps = np.broadcast_to(centred_blob(spec.image_size), (n, *pixels.shape[1:3])).copy()
-            else:
-                maps = compute_cams(
-                    model,
+
+            def maps_of(net: torch.nn.Module, n: int = n, method: str = method, layer: str = layer) -> np.ndarray:
+                """The maps of ``net`` (the model or its randomised copy) for the first ``n`` images."""
+                return compute_cams(
+                    net,
                     spec,
                     pixels[:n],
                     local[:n],
@@ -188,24 +187,19 @@ def bench_set(name: str, args: argparse.Namespace, runtime) -> list[dict]:
                     seed=args.seed,
                     progress=False,
                 ).maps
+
+            start = time.perf_counter()
+            if method == "blob":
+                maps = np.broadcast_to(centred_blob(spec.image_size), (n, *pixels.shape[1:3])).copy()
+            else:
+                maps = maps_of(model)
             seconds = (time.perf_counter() - start) / n
             fast = fast_road(
                 model, spec, pixels[:n], maps, classes[:n], runtime, batch_size=runtime.eval_batch_size, seed=args.seed
             )
             sanity = float("nan")
             if method not in ("blob", "random"):
-                after = compute_cams(
-                    randomised,
-                    spec,
-                    pixels[:n],
-                    local[:n],
-                    runtime,
-                    batch_size=runtime.cam_batch_size,
-                    method=method,
-                    layer=layer,
-                    progress=False,
-                ).maps
-                sanity = float(spearman_maps(maps, after).mean())
+                sanity = float(spearman_maps(maps, maps_of(randomised)).mean())
             k = min(args.full, n) if layer == spec.cam_layer else 0
             full = full_road(model, spec, pixels[:k], maps[:k], classes[:k], runtime) if k else np.zeros(0)
             rows.append(
