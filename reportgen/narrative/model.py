@@ -1,6 +1,9 @@
-"""Words about the model check: the one-line verdict on page 1 and a sentence per problem (pure)."""
+"""Words about the model check: the one-line verdict on page 1, a sentence per problem, the training's length (pure)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from reportgen.analysis.model_check import (
     CAUTION,
@@ -74,6 +77,25 @@ def _comparison(check: ModelCheck) -> str:
         if check.probe is not None and check.probe.test_accuracy is not None and not check.probe_kept:
             text += f" (probe {_pct(check.probe.test_accuracy)})"
     return text
+
+
+def training_length(epochs_run: int, train: Mapping[str, Any]) -> str:
+    """Why training ran as long as it did, when its length came from validation (``--patience``); "" otherwise.
+
+    ``train`` is the run's training options (``results.json`` ``run.config.train``).
+    """
+    patience, most = int(train.get("patience") or 0), int(train.get("epochs") or 0)
+    if patience <= 0 or most <= 0:
+        return ""
+    if epochs_run < most:
+        return (
+            f"Training stopped after epoch {epochs_run} of at most {most}: the validation loss had not improved "
+            f"for {fmt_plural(patience, 'epoch')}."
+        )
+    return (
+        f"All {fmt_plural(most, 'epoch')} allowed ran: the validation loss never went {fmt_plural(patience, 'epoch')} "
+        "without improving."
+    )
 
 
 def model_notes(check: ModelCheck) -> tuple[str, ...]:
