@@ -224,6 +224,7 @@ def _find(infos, embeddings, labels, splits, probs, meta: Metadata) -> Slices:
 def _score(found: Slices, planted: np.ndarray, splits: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> dict:
     evaluated = np.isin(splits, EVALUATED_SPLITS)
     wrong = probs.argmax(1) != labels
+    scores = probs[np.arange(len(labels)), labels]
     truth = planted & evaluated
     rank, top = None, {}
     for k, s in enumerate(found.slices, 1):
@@ -239,6 +240,8 @@ def _score(found: Slices, planted: np.ndarray, splits: np.ndarray, probs: np.nda
     return {
         "planted_error": round(float(wrong[truth].mean()), 3),
         "rest_error": round(float(wrong[evaluated & ~planted].mean()), 3),
+        "planted_score": round(float(scores[truth].mean()), 3),
+        "rest_score": round(float(scores[evaluated & ~planted].mean()), 3),
         "slices": len(found.slices),
         "rank": rank,
         **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in top.items()},
@@ -247,10 +250,10 @@ def _score(found: Slices, planted: np.ndarray, splits: np.ndarray, probs: np.nda
 
 def _summary(rows: list[dict]) -> None:
     print(
-        "\n| set | degradation | metadata column | error planted / rest | found (draws) | ranks | "
-        "first slice's source | precision | recall |"
+        "\n| set | degradation | metadata column | error planted / rest | true-class score planted / rest | "
+        "found (draws) | ranks | first slice's source | precision | recall |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     keys = dict.fromkeys((r["set"], r["kind"], r["meta"]) for r in rows)
     for name, kind, meta in keys:
         group = [r for r in rows if (r["set"], r["kind"], r["meta"]) == (name, kind, meta)]
@@ -260,8 +263,9 @@ def _summary(rows: list[dict]) -> None:
         p = np.mean([r.get("precision", 0.0) for r in group])
         rec = np.mean([r.get("recall", 0.0) for r in group])
         err = f"{np.mean([r['planted_error'] for r in group]):.1%} / {np.mean([r['rest_error'] for r in group]):.1%}"
+        score = " ".join(f"{r['planted_score']:.2f}/{r['rest_score']:.2f}" for r in group)
         print(
-            f"| {name} | {kind} | {'yes' if meta else 'no'} | {err} | {found}/{len(group)} | {ranks} | "
+            f"| {name} | {kind} | {'yes' if meta else 'no'} | {err} | {score} | {found}/{len(group)} | {ranks} | "
             f"{sources} | {p:.2f} | {rec:.2f} |"
         )
     print(f"slice finder seconds per draw: max {max(r['seconds'] for r in rows):.2f}")

@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["clothing-mini", "food101-pss", "food9-64px"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--recipes", nargs="+", default=["example", "default"], choices=sorted(RECIPES))
+    parser.add_argument("--recipes", nargs="*", default=["example", "default"], choices=sorted(RECIPES))
     parser.add_argument(
         "--variant",
         nargs="+",

@@ -270,16 +270,17 @@ class RunConfig:
         help="Where the model fails: fewest validation and test images in a reported slice (and in the rest).",
     )
     slice_min_effect: float = option(
-        0.10,
+        0.15,  # benchmarks/planted_slices.py: at 0.12 the clean food9-64px gets two feature clusters, at 0.15 none
         low=0.0,
         high=1.0,
-        help="Where the model fails: least excess of a slice's error rate over the rest's and its classes' elsewhere.",
+        help="Where the model fails: least shortfall of a slice's mean score for the true class below the rest's "
+        "and its classes' elsewhere.",
     )
     slice_alpha: float = option(
         0.05,
         low=0.0,
         high=1.0,
-        help="Where the model fails: largest p-value reported (Benjamini-Hochberg within each source of slices).",
+        help="Where the model fails: largest p-value reported (Benjamini-Hochberg over every slice tried).",
     )
     fail_under: tuple[str, ...] = option(
         (),

@@ -178,8 +178,9 @@ def test_random_cam_is_seeded_and_randomised_copy_reinitialises_the_last_layers(
     np.testing.assert_array_equal(a.maps, b.maps)
     copy, names = randomised_copy(model, spec, seed=0)
     assert names == ("features.2", "features.3", "fc")  # the last two blocks of the Sequential, then the head
-    assert not torch.equal(copy.fc.weight, model.fc.weight) and not torch.equal(copy.features[2].weight,
-                                                                                  model.features[2].weight)
+    assert not torch.equal(copy.fc.weight, model.fc.weight) and not torch.equal(
+        copy.features[2].weight, model.features[2].weight
+    )
     assert torch.equal(copy.features[0].weight, model.features[0].weight)
     for method in ("hirescam", "gradcam++", "layercam", "shapleycam"):
         maps = compute_cams(model, spec, pixels, requests, runtime, batch_size=2, method=method, progress=False).maps

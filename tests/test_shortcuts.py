@@ -94,7 +94,7 @@ def test_reliance_masks_take_the_mean_maps_top_and_each_images_next_evidence():
     maps = _patch_maps(10)
     region, controls = reliance_masks(maps)
     assert region.sum() == round(SIZE * SIZE / 9) and controls.shape == (10, SIZE, SIZE)
-    assert region[:SIZE // 3, :SIZE // 3].mean() > 0.5  # the patch's corner
+    assert region[: SIZE // 3, : SIZE // 3].mean() > 0.5  # the patch's corner
     assert not (controls & region).any() and (controls.sum(axis=(1, 2)) == region.sum()).all()
 
 

@@ -12,6 +12,8 @@ from scipy import stats
 from reportgen.analysis.slice_candidates import (
     CLUSTER,
     METADATA,
+    PROPERTY,
+    Candidate,
     cluster_candidates,
     metadata_candidates,
     property_candidates,
@@ -51,11 +53,59 @@ def test_a_metadata_value_whose_images_fail_more_is_reported_with_its_numbers():
     assert s.evaluated == int((bad & evaluated).sum())
     assert s.errors == int((bad & evaluated & wrong).sum())
     assert s.rest_errors == int((~bad & evaluated & wrong).sum())
-    table = [[s.errors, s.evaluated - s.errors], [s.rest_errors, s.rest_evaluated - s.rest_errors]]
-    assert s.p_value == pytest.approx(stats.fisher_exact(table, alternative="greater")[1], rel=1e-9)
+    scores = probs[np.arange(len(labels)), labels]
+    expected = stats.mannwhitneyu(scores[bad & evaluated], scores[~bad & evaluated], alternative="less").pvalue
+    assert s.p_value == pytest.approx(expected, rel=1e-9)
+    assert s.mean_score == pytest.approx(scores[bad & evaluated].mean(), abs=1e-4)
+    assert s.rest_mean_score == pytest.approx(scores[~bad & evaluated].mean(), abs=1e-4)
     assert s.members == tuple(np.flatnonzero(bad).tolist())
     assert all(wrong[i] and evaluated[i] and probs[i].argmax() == p for i, p in s.mistakes)
     assert found.tried == {METADATA: 2} and found.tested == 1  # phone_a holds 80 %: most of the set, no slice
+
+
+def test_the_correction_runs_over_every_candidate_whatever_its_source():
+    labels, splits, probs, bad, rng = _run()
+    auto = [Candidate(PROPERTY, "noise", f"noise {k}", rng.random(len(bad)) < 0.3) for k in range(6)]
+    candidates = [*metadata_candidates(_camera(bad), len(bad)), *auto]
+    found = find_slices(candidates, labels, probs, splits, suspects=None, **RULES)
+    evaluated = np.isin(splits, ["val", "test"])
+    scores = probs[np.arange(len(labels)), labels]
+    p = [
+        stats.mannwhitneyu(scores[c.members & evaluated], scores[~c.members & evaluated], alternative="less").pvalue
+        for c in [candidates[1], *auto]  # candidates[0], phone_a, holds 80 %: not tested
+    ]
+    assert found.tested == 7
+    assert found.slices[0].p_adjusted == pytest.approx(stats.false_discovery_control(p, method="bh")[0], rel=1e-9)
+
+
+def test_a_group_the_model_is_less_sure_of_is_found_from_fewer_images_than_its_errors_alone_allow():
+    """Scores carry more than errors: 40 images scored 0.25 lower, 30 % wrong against 15 %."""
+    rng = np.random.default_rng(3)
+    n, classes = 400, 4
+    labels = rng.integers(0, classes, n)
+    splits = np.where(np.arange(n) < 200, "val", "train")
+    bad = np.zeros(n, bool)
+    bad[rng.choice(200, 40, replace=False)] = True
+    score = np.clip(rng.normal(np.where(bad, 0.55, 0.8), 0.1), 0.01, 0.99)
+    wrong = rng.random(n) < np.where(bad, 0.30, 0.15)
+    probs = np.full((n, classes), 0.0)
+    probs[np.arange(n), labels] = np.where(wrong, 0.2, score)
+    probs[np.arange(n), (labels + 1) % classes] = np.where(wrong, 0.8, 1 - score) * 0.9 + 0.1 * wrong
+    probs /= probs.sum(axis=1, keepdims=True)
+    found = find_slices(metadata_candidates(_camera(bad), n), labels, probs, splits, suspects=None, **RULES)
+    assert [s.description for s in found.slices] == ["camera = phone_b"]
+    s = found.slices[0]
+    table = [[s.errors, s.evaluated - s.errors], [s.rest_errors, s.rest_evaluated - s.rest_errors]]
+    assert s.p_value < 1e-6 < stats.fisher_exact(table, alternative="greater")[1]
+
+
+def test_a_group_scored_lower_but_wrong_no_more_often_is_not_a_failure():
+    labels, splits, probs, bad, _ = _run(bad_error=0.10)
+    scores = probs[np.arange(len(labels)), labels]
+    right = bad & (probs.argmax(1) == labels)
+    probs[right, labels[right]] = scores[right] - 0.3  # still the top score, far less sure
+    found = find_slices(metadata_candidates(_camera(bad), len(bad)), labels, probs, splits, suspects=None, **RULES)
+    assert found.slices == ()
 
 
 def test_errors_spread_at_random_give_no_slice_and_say_what_was_tried():
@@ -188,8 +238,6 @@ def test_a_metadata_slice_takes_the_place_of_the_automatic_one_it_overlaps():
     labels, splits, probs, bad, _ = _run()
     near = bad.copy()
     near[np.flatnonzero(~bad)[:3]] = True  # an automatic slice: the bad images and three more
-    from reportgen.analysis.slice_candidates import PROPERTY, Candidate
-
     candidates = [*metadata_candidates(_camera(bad), len(bad)), Candidate(PROPERTY, "blur", "blur high", near)]
     found = find_slices(candidates, labels, probs, splits, suspects=None, **RULES)
     assert [(s.description, s.merged) for s in found.slices] == [("camera = phone_b", ("blur high",))]

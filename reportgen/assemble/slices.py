@@ -48,6 +48,8 @@ def _slice_view(s: Slice, index: DatasetIndex, assets: AssetFn | None, shown: in
         error_rate=s.error_rate,
         rest_error_rate=s.rest_error_rate,
         expected_error_rate=s.expected_error_rate,
+        mean_score=s.mean_score,
+        rest_mean_score=s.rest_mean_score,
         p_value=s.p_value,
         p_adjusted=s.p_adjusted,
         classes=dict(hit),

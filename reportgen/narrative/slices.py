@@ -28,7 +28,8 @@ def slice_text(s: Slice, class_names: tuple[str, ...]) -> str:
     lead = f"Images in {s.description.partition(':')[0]}" if s.column == "cluster" else f"Images with {s.description}"
     return (
         f"{lead}: {fmt_percent(s.error_rate)} wrong against {fmt_percent(s.rest_error_rate)} "
-        f"elsewhere{expected}, {fmt_plural(s.evaluated, 'validation and test image')} "
+        f"elsewhere{expected}, the true class scored {s.mean_score:.2f} on average against "
+        f"{s.rest_mean_score:.2f}, {fmt_plural(s.evaluated, 'validation and test image')} "
         f"({fmt_count(len(s.members))} in all splits), {fmt_p(s.p_adjusted)} after correction.{hits}"
     )
 
@@ -51,11 +52,13 @@ def slice_rule(found: Slices) -> str:
         "Slices are groups of images sharing a metadata value, a quintile of an image property (size, aspect "
         "ratio, brightness, contrast, colourfulness, sharpness, JPEG quality) or the file format, or a k-means "
         "cluster of the pretrained features across classes. Each is scored on the validation and test images "
-        f"(overall {fmt_percent(found.error_rate)} wrong): a slice is reported when it and the rest hold at least "
-        f"{found.min_size} such images (the slice at most half), a one-sided Fisher exact test corrected for the "
-        f"slices tried from the same source (Benjamini-Hochberg) gives p ≤ {found.alpha:g}, and its error rate "
-        f"exceeds both the rest's and its classes' elsewhere by at least {_points(found.min_effect)}. A slice "
-        "sharing half its images with a stronger one, or mostly inside or around it, is merged into it."
+        f"(overall {fmt_percent(found.error_rate)} wrong, the true class scored {found.mean_score:.2f} on "
+        f"average): a slice is reported when it and the rest hold at least {found.min_size} such images (the "
+        "slice at most half), a one-sided Mann-Whitney U test of the model's scores for the true class, "
+        f"corrected for every slice tried (Benjamini-Hochberg), gives p ≤ {found.alpha:g}, its mean score is "
+        f"below both the rest's and its classes' elsewhere by at least {found.min_effect:g}, and its error rate "
+        "is above both. A slice sharing half its images with a stronger one, or mostly inside or around it, is "
+        "merged into it."
     )
 
 
@@ -65,10 +68,6 @@ def tried_text(found: Slices) -> str:
     no_meta = "" if "metadata" in found.tried else " The data set has no metadata columns."
     return (
         f"No slice found: {join_words(parts) or 'no slice'} were tried, {fmt_count(found.tested)} with enough "
-        f"validation and test images to test; none was wrong significantly and by at least "
-        f"{_points(found.min_effect)} more often than the rest.{no_meta}"
+        f"validation and test images to test; in none did the model score the true class significantly and by "
+        f"at least {found.min_effect:g} lower than elsewhere while failing more often.{no_meta}"
     )
-
-
-def _points(fraction: float) -> str:
-    return f"{100 * fraction:g} percentage points"

@@ -265,7 +265,7 @@ def write_duplicates_csv(path: Path, audit: Any, metadata: ImageMetadata | None 
 
 
 SLICE_COLUMNS = ("slice", "source", "description", "images", "evaluated", "error_rate", "rest_error_rate")
-SLICE_COLUMNS += ("p_adjusted", "suspect_share", "members")
+SLICE_COLUMNS += ("mean_score", "rest_mean_score", "p_adjusted", "suspect_share", "members")
 
 
 def write_slices_csv(path: Path, audit: Any) -> None:
@@ -280,6 +280,8 @@ def write_slices_csv(path: Path, audit: Any) -> None:
             "evaluated": s.evaluated,
             "error_rate": f"{s.error_rate:.4f}",
             "rest_error_rate": f"{s.rest_error_rate:.4f}",
+            "mean_score": f"{s.mean_score:.4f}",
+            "rest_mean_score": f"{s.rest_mean_score:.4f}",
             "p_adjusted": f"{s.p_adjusted:.3g}",
             "suspect_share": "" if s.suspect_share is None else f"{s.suspect_share:.4f}",
             "members": ";".join(s.members),

@@ -243,6 +243,8 @@ class SliceView:
     error_rate: float
     rest_error_rate: float
     expected_error_rate: float  # its classes' error rate outside the slice
+    mean_score: float  # the audited model's mean score for the true class on its validation and test images
+    rest_mean_score: float
     p_value: float
     p_adjusted: float
     classes: dict[str, int]  # true class -> its mistakes in the slice, most first
