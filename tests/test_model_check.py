@@ -108,8 +108,13 @@ def test_linear_probe_weights_work_on_raw_features_and_skip_missing_classes() ->
 
 
 def test_the_training_length_says_why_it_stopped_when_validation_chose_it():
-    assert training_length(3, {"epochs": 8, "patience": 2}) == (
+    train = {"epochs": 8, "patience": 2}
+    assert training_length([0.5, 0.4, 0.45, 0.41], train) == (
         "Training stopped after epoch 3 of at most 8: the validation loss had not improved for 2 epochs."
     )
-    assert training_length(8, {"epochs": 8, "patience": 2}).startswith("All 8 epochs allowed ran")
-    assert training_length(4, {"epochs": 4, "patience": 0}) == ""  # a fixed length: nothing to explain
+    assert training_length([0.3, 0.4, 0.45], train) == (
+        "Training stopped after epoch 2 of at most 8: the linear probe still had the lowest validation loss and "
+        "the last epoch got worse than the ones before it."
+    )
+    assert training_length([0.5, *[0.4] * 8], train) == "All 8 epochs allowed ran."
+    assert training_length([0.5, 0.4], {"epochs": 4, "patience": 0}) == ""  # a fixed length: nothing to explain

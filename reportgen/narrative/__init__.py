@@ -94,7 +94,10 @@ def narrate(
         selection_notes=selection_notes(report.pdf_classes) if report.pdf_classes else ("", ""),
         split_sentence=split_sentence(report.dataset),
         explanation=_explanation_words(report),
-        training_length=training_length(len(report.training), report.run.config.get("train") or {})
+        training_length=training_length(
+            (report.training_start_val_loss, *(e.val_loss for e in report.training)),
+            report.run.config.get("train") or {},
+        )
         if report.training
         else "",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reportgen.analysis.model_check import (
@@ -79,22 +79,27 @@ def _comparison(check: ModelCheck) -> str:
     return text
 
 
-def training_length(epochs_run: int, train: Mapping[str, Any]) -> str:
-    """Why training ran as long as it did, when its length came from validation (``--patience``); "" otherwise.
+def training_length(losses: Sequence[float | None], train: Mapping[str, Any]) -> str:
+    """Why training ran as long as it did, when validation chose its length (``--patience``); "" otherwise.
 
-    ``train`` is the run's training options (``results.json`` ``run.config.train``).
+    ``losses``: the validation loss of the starting model (None when not measured), then of each epoch run;
+    ``train``: the run's training options (``results.json`` ``run.config.train``).
     """
-    patience, most = int(train.get("patience") or 0), int(train.get("epochs") or 0)
-    if patience <= 0 or most <= 0:
+    patience, most, run = int(train.get("patience") or 0), int(train.get("epochs") or 0), len(losses) - 1
+    if patience <= 0 or most <= 0 or run < 1:
         return ""
-    if epochs_run < most:
+    if run >= most:
+        return f"All {fmt_plural(most, 'epoch')} allowed ran."
+    tuned = [loss for loss in losses[1:] if loss is not None]
+    start = losses[0]
+    if start is not None and tuned and min(tuned) >= start:
         return (
-            f"Training stopped after epoch {epochs_run} of at most {most}: the validation loss had not improved "
-            f"for {fmt_plural(patience, 'epoch')}."
+            f"Training stopped after epoch {run} of at most {most}: the linear probe still had the lowest "
+            "validation loss and the last epoch got worse than the ones before it."
         )
     return (
-        f"All {fmt_plural(most, 'epoch')} allowed ran: the validation loss never went {fmt_plural(patience, 'epoch')} "
-        "without improving."
+        f"Training stopped after epoch {run} of at most {most}: the validation loss had not improved for "
+        f"{fmt_plural(patience, 'epoch')}."
     )
 
 
