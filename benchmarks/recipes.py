@@ -43,7 +43,7 @@ from reportgen.config import RECIPES, TrainConfig
 from reportgen.data.dataset import scan_dataset
 from reportgen.data.splits import split_dataset
 from reportgen.model.backbones import build_model
-from reportgen.model.features import fit_probe, usable_recipe
+from reportgen.model.features import fit_probe, probe_validation, usable_recipe
 from reportgen.model.history import TrainingHistory
 from reportgen.model.predict import run_model
 from reportgen.model.runtime import resolve_runtime, seed_everything
@@ -135,6 +135,7 @@ def _bench_set(data: Path, seeds: list[int], recipes: dict[str, TrainConfig], ru
                 probe=probe,
                 eval_batch_size=runtime.eval_batch_size,
                 progress=False,
+                start=probe_validation(probe, features, images.labels, val) if config.head_init == "probe" else None,
             )
             seconds = time.perf_counter() - start
             # the predict stage's scores, of the validation and test splits: the model check needs both

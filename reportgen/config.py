@@ -113,7 +113,10 @@ class TrainConfig:
 
     epochs: int = option(4, low=0, help="Fine-tuning epochs (with --patience: the most).")
     patience: int = option(  # 0: every epoch runs
-        0, low=0, help="Stop when the validation loss has not improved for this many epochs (0: never)."
+        0,
+        low=0,
+        help="Stop when the validation loss has not improved for this many epochs, or when the linear probe still "
+        "has the lowest and an epoch got worse (0: never).",
     )
     warmup_epochs: float = option(  # over the first steps, from 0 to the learning rate
         0.0, low=0, help="Linear learning-rate warm-up, in epochs."

@@ -79,6 +79,20 @@ def test_two_gloo_processes_audit_like_one(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+def test_the_ranks_stop_early_at_the_same_epoch(tmp_path: Path) -> None:
+    """A rank that stopped alone would leave the other waiting in a collective until the timeout."""
+    data = subset(EXAMPLE, tmp_path / "clothing", per_class=10)
+    out = tmp_path / "out"
+    # a learning rate that wrecks the model: the validation loss rises and the stop rule ends training early
+    wreck = ["--epochs", "6", "--patience", "1", "--lr", "3", "--warmup-epochs", "0", "--no-audit"]
+    ranked = _run([*_torchrun(), "-m", "reportgen", "run", str(data), "--out", str(out), *FAST, *wreck])
+    assert ranked.returncode == 0, ranked.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["training"]) < 6
+    assert "Training stopped after epoch" in (out / "report.html").read_text()
+
+
+@pytest.mark.e2e
 def test_a_failing_rank_ends_the_run_and_publishes_nothing(tmp_path: Path) -> None:
     data = subset(EXAMPLE, tmp_path / "clothing", per_class=4)
     out = tmp_path / "out"

@@ -6,7 +6,7 @@ import pytest
 from reportgen.analysis.model_check import CAUTION, SOUND, UNCHECKED, UNSOUND, Reference, check_model, references
 from reportgen.model.history import EpochStats, TrainingHistory
 from reportgen.model.probe import fit_linear_probe
-from reportgen.narrative.model import model_notes, model_verdict
+from reportgen.narrative.model import model_notes, model_verdict, training_length
 
 PROBE = Reference("linear probe", 0.80, 0.78)
 MAJORITY = Reference("majority class", 0.30, 0.31, detail="pizza")
@@ -105,3 +105,16 @@ def test_linear_probe_weights_work_on_raw_features_and_skip_missing_classes() ->
     assert (predicted == labels).mean() == 1.0 and not (predicted == 1).any()
     two = fit_linear_probe(features[:40], labels, num_classes=3, seed=0)
     assert np.allclose(two.probs(features).sum(1), 1.0)
+
+
+def test_the_training_length_says_why_it_stopped_when_validation_chose_it():
+    train = {"epochs": 8, "patience": 2}
+    assert training_length([0.5, 0.4, 0.45, 0.41], train) == (
+        "Training stopped after epoch 3 of at most 8: the validation loss had not improved for 2 epochs."
+    )
+    assert training_length([0.3, 0.4, 0.45], train) == (
+        "Training stopped after epoch 2 of at most 8: the linear probe still had the lowest validation loss and "
+        "the last epoch got worse than the ones before it."
+    )
+    assert training_length([0.5, *[0.4] * 8], train) == "All 8 epochs allowed ran."
+    assert training_length([0.5, 0.4], {"epochs": 4, "patience": 0}) == ""  # a fixed length: nothing to explain

@@ -203,9 +203,30 @@ def test_patience_stops_when_validation_loss_stops_improving(tiny_model) -> None
     losses = [history.start_val_loss] + [e.val_loss for e in history.epochs]
     best = int(np.argmin(losses))
     assert history.stopped_early and history.max_epochs == 12
-    assert len(history.epochs) == best + 2 < 12  # two epochs without a better loss, then the stop
+    # the probe best and the second epoch worse than the first: stop at 2; else two epochs past the best one
+    assert len(history.epochs) == (2 if best == 0 else best + 2) < 12
     assert history.kept == best
     assert all(loss >= losses[best] for loss in losses[best + 1 :])
+
+
+@pytest.mark.parametrize(
+    ("losses", "stop"),
+    [
+        ([0.5, 0.9, 0.8], False),  # behind the probe but catching up: go on
+        ([0.5, 0.9, 0.95], True),  # behind the probe and going backwards: stop, keep the probe
+        ([0.5, 0.9], False),  # one epoch says nothing about the trend
+        ([0.5, 0.4, 0.45], False),  # ahead of the probe: one epoch without improving is within patience 2
+        ([0.5, 0.4, 0.45, 0.41], True),  # two epochs since the best fine-tuned one: a plateau
+        ([0.5, 0.6, 0.55, 0.45, 0.44], False),  # caught up with the probe and still improving
+        ([None, 0.9, 0.95], False),  # no starting loss: only the plateau rule
+        ([None, 0.9, 0.95, 0.96], True),
+    ],
+)
+def test_the_stop_rule_keeps_training_that_catches_up_and_stops_training_that_falls_behind(losses, stop) -> None:
+    from reportgen.model.train import stop_training
+
+    assert stop_training(losses, 2) is stop
+    assert stop_training(losses, 0) is False  # patience 0: every epoch runs
 
 
 def test_patience_zero_runs_every_epoch(tiny_model) -> None:

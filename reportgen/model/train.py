@@ -110,24 +110,26 @@ def _sgd(model: nn.Module, spec: ModelSpec, config: TrainConfig, n_train: int, s
 class _BestEpoch:
     """The epoch of lowest validation loss so far (0: the starting model), a copy of its weights, and when to stop.
 
-    Training stops when the loss has not improved for ``patience`` epochs (0: never). Every rank sees the same
-    summed validation loss (:func:`evaluate_loss`), so under torchrun all ranks stop after the same epoch.
+    When to stop (``patience`` > 0) is :func:`stop_training`'s rule. Every rank sees the same summed validation
+    loss (:func:`evaluate_loss`), so under torchrun all ranks stop after the same epoch.
     """
 
     def __init__(self, model: nn.Module, start_loss: float | None, *, keep: bool, patience: int) -> None:
         self.model, self.loss, self.epoch, self.patience = model, start_loss, 0, patience
+        self.losses: list[float | None] = [start_loss]
         self.keep = keep and start_loss is not None  # no starting loss (no validation images): the last epoch
         self.state = _state_copy(model) if self.keep else None
 
     def offer(self, epoch: int, val_loss: float | None) -> bool:
         """Record ``epoch``'s validation loss (copying the weights when it is the best); True: stop after it."""
+        self.losses.append(val_loss)
         if val_loss is not None and (self.loss is None or val_loss < self.loss):
             self.loss, self.epoch = val_loss, epoch
             if self.keep:
                 self.state = _state_copy(self.model)
-        stop = self.patience > 0 and val_loss is not None and epoch - self.epoch >= self.patience
+        stop = stop_training(self.losses, self.patience)
         if stop:
-            logger.info("stopping after epoch %d: validation loss not improved for %d epochs", epoch, self.patience)
+            logger.info("stopping after epoch %d: validation loss not improving (patience %d)", epoch, self.patience)
         return stop
 
     def restore(self) -> int:
@@ -137,6 +139,27 @@ class _BestEpoch:
         self.model.load_state_dict(self.state)
         logger.info("kept epoch %d (lowest validation loss %.3f)", self.epoch, self.loss)
         return self.epoch
+
+
+def stop_training(losses: list[float | None], patience: int) -> bool:
+    """Whether to stop after the last of ``losses`` (validation losses; ``losses[0]``: the starting model's, or None).
+
+    Two rules, none with ``patience`` 0:
+
+    * *plateau*: no fine-tuned epoch has improved on the best fine-tuned loss for ``patience`` epochs;
+    * *the probe wins*: the starting model (the linear probe) still has the lowest loss and the last epoch
+      did not improve on the fine-tuned epochs before it. Fine-tuning that is catching up goes on; fine-tuning
+      that is behind and going backwards stops at once and keeps the probe, at a fraction of the cost.
+    """
+    tuned = [loss for loss in losses[1:] if loss is not None]
+    if patience <= 0 or not tuned:
+        return False
+    best = tuned.index(min(tuned))  # the first epoch of the lowest loss
+    if len(tuned) - 1 - best >= patience:
+        return True
+    start = losses[0]
+    probe_leads = start is not None and min(tuned) >= start
+    return probe_leads and len(tuned) >= 2 and tuned[-1] >= min(tuned[:-1])
 
 
 def load_head(model: nn.Module, spec: ModelSpec, probe: LinearProbe) -> None:

@@ -26,7 +26,7 @@ from reportgen.narrative.dataset import split_sentence
 from reportgen.narrative.explanation import explanation_notes, explanation_verdict, explanation_warning
 from reportgen.narrative.findings import UNDER_REPRESENTED_RULE, key_findings
 from reportgen.narrative.galleries import GalleryWords, gallery_words
-from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict
+from reportgen.narrative.model import UNSOUND_CAVEAT, UNSOUND_FINDING, model_notes, model_verdict, training_length
 
 if TYPE_CHECKING:
     from reportgen.report import ClassSection, Report
@@ -49,6 +49,7 @@ class Narrative:
     selection_notes: tuple[str, str] = ("", "")  # the PDF's and the HTML's words on the classes the PDF details
     split_sentence: str = ""  # where the split and labels came from (``dataset.split_sentence``)
     explanation: tuple[str, tuple[str, ...], str] = ("", (), "")  # the explanation check's verdict, notes, warning
+    training_length: str = ""  # why training ran as long as it did (``--patience``)
 
 
 def narrate(
@@ -93,6 +94,12 @@ def narrate(
         selection_notes=selection_notes(report.pdf_classes) if report.pdf_classes else ("", ""),
         split_sentence=split_sentence(report.dataset),
         explanation=_explanation_words(report),
+        training_length=training_length(
+            (report.training_start_val_loss, *(e.val_loss for e in report.training)),
+            report.run.config.get("train") or {},
+        )
+        if report.training
+        else "",
     )
 
 
@@ -137,6 +144,7 @@ def with_narrative(report: Report, narrative: Narrative) -> Report:
         explanation_verdict=narrative.explanation[0],
         explanation_notes=narrative.explanation[1],
         explanation_warning=narrative.explanation[2],
+        training_length=narrative.training_length,
     )
     if report.pdf_classes:
         pdf, html = narrative.selection_notes

@@ -1,6 +1,9 @@
-"""Words about the model check: the one-line verdict on page 1 and a sentence per problem (pure)."""
+"""Words about the model check: the one-line verdict on page 1, a sentence per problem, the training's length (pure)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from reportgen.analysis.model_check import (
     CAUTION,
@@ -74,6 +77,30 @@ def _comparison(check: ModelCheck) -> str:
         if check.probe is not None and check.probe.test_accuracy is not None and not check.probe_kept:
             text += f" (probe {_pct(check.probe.test_accuracy)})"
     return text
+
+
+def training_length(losses: Sequence[float | None], train: Mapping[str, Any]) -> str:
+    """Why training ran as long as it did, when validation chose its length (``--patience``); "" otherwise.
+
+    ``losses``: the validation loss of the starting model (None when not measured), then of each epoch run;
+    ``train``: the run's training options (``results.json`` ``run.config.train``).
+    """
+    patience, most, run = int(train.get("patience") or 0), int(train.get("epochs") or 0), len(losses) - 1
+    if patience <= 0 or most <= 0 or run < 1:
+        return ""
+    if run >= most:
+        return f"All {fmt_plural(most, 'epoch')} allowed ran."
+    tuned = [loss for loss in losses[1:] if loss is not None]
+    start = losses[0]
+    if start is not None and tuned and min(tuned) >= start:
+        return (
+            f"Training stopped after epoch {run} of at most {most}: the linear probe still had the lowest "
+            "validation loss and the last epoch got worse than the ones before it."
+        )
+    return (
+        f"Training stopped after epoch {run} of at most {most}: the validation loss had not improved for "
+        f"{fmt_plural(patience, 'epoch')}."
+    )
 
 
 def model_notes(check: ModelCheck) -> tuple[str, ...]:

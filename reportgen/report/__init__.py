@@ -213,6 +213,7 @@ class Report:
     pdf_classes: ClassSelection | None = None  # the classes the PDF details and why; None: every class
     explanation_check: ExplanationCheck | None = None  # how faithful the heat maps are; None: not run
     explanation_verdict: str = ""  # one sentence on it (from explanation_check), after "Heat maps: <verdict>."
+    training_length: str = ""  # why training ran as long as it did, with --patience (narrative)
     explanation_notes: tuple[str, ...] = ()  # its details, a sentence each
     explanation_warning: str = ""  # above every gallery when the maps are not faithful
 
