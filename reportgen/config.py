@@ -118,6 +118,9 @@ class TrainConfig:
         help="Stop when the validation loss has not improved for this many epochs, or when the linear probe still "
         "has the lowest and an epoch got worse (0: never).",
     )
+    min_improvement: float = option(  # e.g. 0.01: a fall of the validation loss under 1 % does not reset patience
+        0.0, low=0.0, high=1.0, help="Least relative fall of the validation loss that counts as improving (--patience)."
+    )
     warmup_epochs: float = option(  # over the first steps, from 0 to the learning rate
         0.0, low=0, help="Linear learning-rate warm-up, in epochs."
     )

@@ -117,4 +117,7 @@ def test_the_training_length_says_why_it_stopped_when_validation_chose_it():
         "the last epoch got worse than the ones before it."
     )
     assert training_length([0.5, *[0.4] * 8], train) == "All 8 epochs allowed ran."
+    assert "had not improved by 1% or more for 2 epochs" in training_length(
+        [0.5, 0.4, 0.399, 0.398], {**train, "min_improvement": 0.01}
+    )
     assert training_length([0.5, 0.4], {"epochs": 4, "patience": 0}) == ""  # a fixed length: nothing to explain

@@ -229,6 +229,18 @@ def test_the_stop_rule_keeps_training_that_catches_up_and_stops_training_that_fa
     assert stop_training(losses, 0) is False  # patience 0: every epoch runs
 
 
+def test_a_fall_under_the_least_improvement_does_not_reset_patience_and_the_warm_up_is_never_a_plateau() -> None:
+    from reportgen.model.train import stop_training
+
+    creeping = [0.5, 0.40, 0.398, 0.397]  # falls of 0.5 % and 0.25 %
+    assert stop_training(creeping, 2) is False
+    assert stop_training(creeping, 2, min_improvement=0.01) is True
+    ramp = [0.5, 0.40, 0.45, 0.46]  # the best epoch in the warm-up, then two worse ones while it still ramps
+    assert stop_training(ramp, 2) is True
+    assert stop_training(ramp, 2, warmup=3) is False  # patience counts from the end of the warm-up
+    assert stop_training([*ramp, 0.47, 0.48], 2, warmup=3) is True
+
+
 def test_patience_zero_runs_every_epoch(tiny_model) -> None:
     config = TrainConfig(epochs=3, batch_size=6, learning_rate=5.0, keep="best", patience=0)
     history = _train(tiny_model[0], tiny_model[1], config, seed=1)

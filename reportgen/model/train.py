@@ -67,6 +67,7 @@ def train_model(
 
     start_loss, start_acc = validate() if start is None or config.head_init != "probe" else start
     best = _BestEpoch(model, start_loss, keep=config.keep == "best", patience=config.patience)
+    best.min_improvement, best.warmup = config.min_improvement, config.warmup_epochs
     history: list[EpochStats] = []
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
@@ -117,6 +118,7 @@ class _BestEpoch:
     def __init__(self, model: nn.Module, start_loss: float | None, *, keep: bool, patience: int) -> None:
         self.model, self.loss, self.epoch, self.patience = model, start_loss, 0, patience
         self.losses: list[float | None] = [start_loss]
+        self.min_improvement, self.warmup = 0.0, 0.0
         self.keep = keep and start_loss is not None  # no starting loss (no validation images): the last epoch
         self.state = _state_copy(model) if self.keep else None
 
@@ -127,7 +129,7 @@ class _BestEpoch:
             self.loss, self.epoch = val_loss, epoch
             if self.keep:
                 self.state = _state_copy(self.model)
-        stop = stop_training(self.losses, self.patience)
+        stop = stop_training(self.losses, self.patience, min_improvement=self.min_improvement, warmup=self.warmup)
         if stop:
             logger.info("stopping after epoch %d: validation loss not improving (patience %d)", epoch, self.patience)
         return stop
@@ -141,12 +143,15 @@ class _BestEpoch:
         return self.epoch
 
 
-def stop_training(losses: list[float | None], patience: int) -> bool:
+def stop_training(
+    losses: list[float | None], patience: int, *, min_improvement: float = 0.0, warmup: float = 0.0
+) -> bool:
     """Whether to stop after the last of ``losses`` (validation losses; ``losses[0]``: the starting model's, or None).
 
     Two rules, none with ``patience`` 0:
 
-    * *plateau*: no fine-tuned epoch has improved on the best fine-tuned loss for ``patience`` epochs;
+    * *plateau*: no fine-tuned epoch has improved on the best fine-tuned loss by ``min_improvement`` (a share
+      of it) for ``patience`` epochs, counted from the end of the ``warmup`` epochs at the earliest;
     * *the probe wins*: the starting model (the linear probe) still has the lowest loss and the last epoch
       did not improve on the fine-tuned epochs before it. Fine-tuning that is catching up goes on; fine-tuning
       that is behind and going backwards stops at once and keeps the probe, at a fraction of the cost.
@@ -154,8 +159,11 @@ def stop_training(losses: list[float | None], patience: int) -> bool:
     tuned = [loss for loss in losses[1:] if loss is not None]
     if patience <= 0 or not tuned:
         return False
-    best = tuned.index(min(tuned))  # the first epoch of the lowest loss
-    if len(tuned) - 1 - best >= patience:
+    best = 0  # the epoch (0-based) of the last improvement by at least min_improvement
+    for k, loss in enumerate(tuned[1:], 1):
+        if loss < tuned[best] * (1 - min_improvement):
+            best = k
+    if len(tuned) - max(best + 1, math.ceil(warmup)) >= patience:
         return True
     start = losses[0]
     probe_leads = start is not None and min(tuned) >= start

@@ -97,8 +97,10 @@ def training_length(losses: Sequence[float | None], train: Mapping[str, Any]) ->
             f"Training stopped after epoch {run} of at most {most}: the linear probe still had the lowest "
             "validation loss and the last epoch got worse than the ones before it."
         )
+    least = float(train.get("min_improvement") or 0.0)
+    by = f" by {fmt_percent(least, 0)} or more" if least > 0 else ""
     return (
-        f"Training stopped after epoch {run} of at most {most}: the validation loss had not improved for "
+        f"Training stopped after epoch {run} of at most {most}: the validation loss had not improved{by} for "
         f"{fmt_plural(patience, 'epoch')}."
     )
 
