@@ -66,8 +66,7 @@ def train_model(
         )
 
     start_loss, start_acc = validate() if start is None or config.head_init != "probe" else start
-    best = _BestEpoch(model, start_loss, keep=config.keep == "best", patience=config.patience)
-    best.min_improvement, best.warmup = config.min_improvement, config.warmup_epochs
+    best = _BestEpoch(model, start_loss, config)
     history: list[EpochStats] = []
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
@@ -115,11 +114,10 @@ class _BestEpoch:
     loss (:func:`evaluate_loss`), so under torchrun all ranks stop after the same epoch.
     """
 
-    def __init__(self, model: nn.Module, start_loss: float | None, *, keep: bool, patience: int) -> None:
-        self.model, self.loss, self.epoch, self.patience = model, start_loss, 0, patience
+    def __init__(self, model: nn.Module, start_loss: float | None, config: TrainConfig) -> None:
+        self.model, self.loss, self.epoch, self.config = model, start_loss, 0, config
         self.losses: list[float | None] = [start_loss]
-        self.min_improvement, self.warmup = 0.0, 0.0
-        self.keep = keep and start_loss is not None  # no starting loss (no validation images): the last epoch
+        self.keep = config.keep == "best" and start_loss is not None  # no starting loss: the last epoch
         self.state = _state_copy(model) if self.keep else None
 
     def offer(self, epoch: int, val_loss: float | None) -> bool:
@@ -129,9 +127,10 @@ class _BestEpoch:
             self.loss, self.epoch = val_loss, epoch
             if self.keep:
                 self.state = _state_copy(self.model)
-        stop = stop_training(self.losses, self.patience, min_improvement=self.min_improvement, warmup=self.warmup)
+        c = self.config
+        stop = stop_training(self.losses, c.patience, min_improvement=c.min_improvement, warmup=c.warmup_epochs)
         if stop:
-            logger.info("stopping after epoch %d: validation loss not improving (patience %d)", epoch, self.patience)
+            logger.info("stopping after epoch %d: validation loss not improving (patience %d)", epoch, c.patience)
         return stop
 
     def restore(self) -> int:
