@@ -132,7 +132,7 @@ def find_slices(
     for k, i in enumerate(testable):
         if adjusted[k] > alpha:
             continue
-        s = _slice(candidates[i], labels, probs, evaluated, wrong, suspect_mask, float(p_values[k]), float(adjusted[k]))
+        s = _slice(candidates[i], labels, probs, scores, evaluated, wrong, suspect_mask, (p_values[k], adjusted[k]))
         fails = s.error_rate > max(s.rest_error_rate, s.expected_error_rate)
         if fails and min(s.rest_mean_score, s.expected_mean_score) - s.mean_score >= min_effect:
             found.append(s)
@@ -166,12 +166,13 @@ def _slice(
     c: Candidate,
     labels: np.ndarray,
     probs: np.ndarray,
+    scores: np.ndarray,
     evaluated: np.ndarray,
     wrong: np.ndarray,
     suspect_mask: np.ndarray | None,
-    p_value: float,
-    p_adjusted: float,
+    p: tuple[float, float],
 ) -> Slice:
+    """The slice's figures; ``scores``: the model's score for each image's true class; ``p``: raw and adjusted."""
     num_classes = probs.shape[1]
     inside, outside = c.members & evaluated, ~c.members & evaluated
     n_in, n_out = int(inside.sum()), int(outside.sum())
@@ -179,7 +180,6 @@ def _slice(
     rest_rate = err_out / n_out
     per_class = np.bincount(labels[inside], minlength=num_classes)
     errors_per_class = np.bincount(labels[c.members & wrong], minlength=num_classes)
-    scores = probs[np.arange(len(labels)), labels]
     mistakes = np.flatnonzero(c.members & wrong)
     mistakes = mistakes[np.argsort(-probs[mistakes].max(axis=1), kind="stable")]
     suspects = share = rest_share = None
@@ -202,8 +202,8 @@ def _slice(
         mean_score=round(float(scores[inside].mean()), 4),
         rest_mean_score=round(float(scores[outside].mean()), 4),
         expected_mean_score=_expected(labels, inside, outside, scores, num_classes),
-        p_value=p_value,
-        p_adjusted=p_adjusted,
+        p_value=float(p[0]),
+        p_adjusted=float(p[1]),
         mistakes=tuple((int(i), int(probs[i].argmax())) for i in mistakes),
         mistake_scores=tuple(round(float(probs[i].max()), 4) for i in mistakes),
         evaluated_per_class=tuple(int(n) for n in per_class),
