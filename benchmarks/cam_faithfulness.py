@@ -6,16 +6,20 @@ layer (the run's) and at one earlier layer (``blocks.4``, 14 x 14). Per method:
 
 * fast ROAD — the explanation check's score (``reportgen.analysis.explanation.fast_road``), mean ± s.e.;
 * full ROAD — the library's ``ROADCombined`` (noisy linear imputation, 20/40/60/80 % removed, softmax
-  target, as the issue measured it) on the first ``--full`` images; the rank correlation of the fast score
-  with it is printed over every (image, map) pair and over the methods' means;
+  target, as the issue measured it) on the first ``--full`` images, for the maps of ``--full-methods``; the
+  rank correlation of the fast score with it is printed over every (image, map) pair and over the methods'
+  means, and per set on what the verdict rests on (the maps' lead over each baseline, image by image, and
+  the verdict each score gives);
 * a random map (``RandomCAM``) and a centred blob on the same images;
 * sanity — the mean Spearman correlation of the maps before and after re-initialising the head and the
   last two blocks (``randomised_copy``); low is good;
 * seconds per image to compute the maps.
 
-``--patch`` adds the planted shortcut of ``verify_finders.py`` (a magenta square on every image of one
-class, ``stamp`` mode, the same short fine-tune) and prints, per method, the share of the map's mass on the
-patch over the other classes' test images that the patch flips into the patched class.
+``--patch`` adds the planted shortcut of ``verify_finders.py`` in its ``split`` mode (one class split in two
+folders by file order, a magenta square on every image of the second, so that only the patch tells them
+apart; the same short fine-tune). It prints the shortcut check's flag and measured drop, and per method the
+share of the map's mass on the patch over the unpatched test images that the patch flips into the patched
+folder.
 
 Usage::
 
@@ -62,6 +66,7 @@ def main() -> None:
     every: list[dict] = []
     for name in filter(None, args.sets.split(",")):
         rows = bench_set(name, args, runtime)
+        print(verdict_agreement(rows))
         every += rows
         pairs += [(f, u) for row in rows for f, u in zip(row["fast"], row["full"], strict=False)]
         means += [(_mean(row["fast"][: len(row["full"])]), _mean(row["full"])) for row in rows if len(row["full"])]
@@ -76,6 +81,30 @@ def main() -> None:
         print(choose_default(every))
     if args.patch:
         bench_patch(args, runtime)
+
+
+def verdict_agreement(rows: list[dict]) -> str:
+    """Fast against full ROAD on what the verdict rests on: per image, the maps' lead over the blob and over
+    the random map, and the verdict each score gives (the run's method at the run's layer, the first row)."""
+    from reportgen.analysis.faithfulness import judge
+
+    first = {row["method"]: row for row in reversed(rows) if row["layer"] == rows[0]["layer"]}
+    maps, random, blob = first[rows[0]["method"]], first.get("random"), first.get("blob")
+    k = min(len(maps["full"]), len(random["full"]) if random else 0, len(blob["full"]) if blob else 0)
+    if k < 3:
+        return "verdict agreement: fewer than 3 images with the full ROAD"
+    lines = []
+    for name, base in (("blob", blob), ("random", random)):
+        fast, full = maps["fast"][:k] - base["fast"][:k], maps["full"][:k] - base["full"][:k]
+        lines.append(
+            f"maps - {name}: fast {fast.mean():+.3f} ± {_se(fast):.3f}, full {full.mean():+.3f} ± {_se(full):.3f}, "
+            f"per-image Spearman {spearmanr(fast, full).statistic:.2f}"
+        )
+    verdicts = [
+        judge(maps[key][:k], random[key][:k], blob[key][:k], [0] * k, class_names=["all"], method="", layer="").verdict
+        for key in ("fast", "full")
+    ]
+    return f"verdict agreement ({k} images): " + "; ".join(lines) + f"; verdict fast {verdicts[0]}, full {verdicts[1]}"
 
 
 def choose_default(rows: list[dict]) -> str:
@@ -110,7 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--images", type=int, default=24, help="test images per set")
     parser.add_argument("--earlier-methods", default="gradcam", help="methods also measured at the earlier layer")
-    parser.add_argument("--full", type=int, default=4, help="images per set scored by the library's full ROAD")
+    parser.add_argument("--full", type=int, default=12, help="images per set scored by the library's full ROAD")
+    parser.add_argument(
+        "--full-methods", default="gradcam,gradcam++,random,blob", help="the maps the full ROAD scores (slow)"
+    )
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs of the set's model (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patch", action="store_true", help="also the planted patch (verify_finders set-up)")
@@ -165,7 +197,7 @@ def bench_set(name: str, args: argparse.Namespace, runtime) -> list[dict]:
     local = list(enumerate(classes))
     randomised, _ = randomised_copy(model, spec, seed=args.seed)
     print(f"\n== {name}: {len(test)} test images, model {out / 'model.pt'} ==")
-    print("method      layer      fast ROAD        full ROAD (n)     sanity  s/image maps")
+    print("method      layer      fast ROAD        full ROAD (n)     sanity  s/image: maps  score fast / full")
     rows = []
     for layer in (spec.cam_layer, EARLIER):
         for method in [*args.methods.split(","), "random", "blob"]:
@@ -194,21 +226,27 @@ def bench_set(name: str, args: argparse.Namespace, runtime) -> list[dict]:
             else:
                 maps = maps_of(model)
             seconds = (time.perf_counter() - start) / n
+            start = time.perf_counter()
             fast = fast_road(
                 model, spec, pixels[:n], maps, classes[:n], runtime, batch_size=runtime.eval_batch_size, seed=args.seed
             )
+            fast_seconds = (time.perf_counter() - start) / n
             sanity = float("nan")
             if method not in ("blob", "random"):
                 sanity = float(spearman_maps(maps, maps_of(randomised)).mean())
-            k = min(args.full, n) if layer == spec.cam_layer else 0
+            k = min(args.full, n) if layer == spec.cam_layer and method in args.full_methods.split(",") else 0
+            start = time.perf_counter()
             full = full_road(model, spec, pixels[:k], maps[:k], classes[:k], runtime) if k else np.zeros(0)
+            scoring = (
+                f"{fast_seconds:.2f} / {(time.perf_counter() - start) / k:.1f}" if k else f"{fast_seconds:.2f} / -"
+            )
             rows.append(
                 {"method": method, "layer": layer, "fast": fast, "full": full, "sanity": sanity, "seconds": seconds}
             )
             full_text = f"{full.mean():.3f} ± {_se(full):.3f} ({k})" if k else "-"
             print(
                 f"{method:11s} {layer:10s} {fast.mean():.3f} ± {_se(fast):.3f}  {full_text:17s} "
-                f"{sanity:6.2f}  {seconds:.2f}"
+                f"{sanity:6.2f}  {seconds:.2f}    {scoring}"
             )
     return rows
 
@@ -243,20 +281,17 @@ def bench_patch(args: argparse.Namespace, runtime) -> None:
     from verify_finders import _fine_tune, _plant_patch
 
     from reportgen.data.splits import split_dataset
+    from reportgen.model.backbones import build_model
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "set"
         shutil.copytree(args.patch_data, root, ignore=shutil.ignore_patterns(".*"))
-        class_name = sorted(p.name for p in root.iterdir() if p.is_dir())[1]
-        _plant_patch(root, class_name, "stamp", 0.12)
+        class_name = _plant_patch(root, sorted(p.name for p in root.iterdir() if p.is_dir())[1], "split", 0.12)
         scan = scan_dataset(root)
-        ft = argparse.Namespace(epochs=args.patch_epochs, lr=3e-3, seed=args.seed)
-        images = None
-        from reportgen.model.backbones import build_model
-
         _, spec0 = build_model(PRODUCT.model, len(scan.class_names), PRODUCT.weights)
         images = load_images(scan, spec0.image_size, progress=False)
         splits = split_dataset(images.labels, images.class_names, PRODUCT.split, args.seed, images.root)
+        ft = argparse.Namespace(epochs=args.patch_epochs, lr=3e-3, seed=args.seed)
         model, spec, _ = _fine_tune(ft, runtime, images, splits)
     model.eval()
     target = images.class_names.index(class_name)

@@ -18,6 +18,7 @@ from reportgen.analysis.faithfulness import (
     NOT_INFORMATIVE,
     WEAK,
     centred_blob,
+    impute,
     judge,
     perturbed,
     removal_masks,
@@ -96,6 +97,26 @@ def test_perturbed_images_fill_from_kept_pixels_only_and_road_halves_lerf_minus_
     assert (out[1, :4] == 250).all()  # LeRF kept it
     probs = np.array([0.2, 0.8, 0.5, 0.5])  # image 1: (MoRF, LeRF) at 2 steps
     assert road_scores(probs, (25, 50)) == pytest.approx([(0.6 / 2 + 0) / 2])
+
+
+def test_impute_is_the_librarys_linear_imputation_within_a_few_grey_levels() -> None:
+    from pytorch_grad_cam.metrics.road import NoisyLinearImputer
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    side = 64
+    image = np.stack([gaussian_filter(rng.random((side, side)), 3) for _ in range(3)], axis=-1)
+    image = ((image - image.min()) / np.ptp(image) * 255).astype(np.float32)
+    coords = np.arange(side) - side / 2 + 0.5
+    disk = coords[:, None] ** 2 + coords[None, :] ** 2 < 18**2
+    removed = disk | (rng.random((side, side)) < 0.2)
+    library = NoisyLinearImputer(noise=0)(torch.tensor(image).permute(2, 0, 1), torch.tensor(~removed).float())
+    ours = impute(image, removed)
+    assert np.array_equal(ours[~removed], image[~removed])  # kept pixels stay
+    error = np.abs(ours - library.permute(1, 2, 0).numpy())[removed]
+    assert error.mean() < 2.0 and error.max() < 12  # of 255; the library solves the same equations exactly
+    ramp = np.broadcast_to(np.linspace(0, 255, side, dtype=np.float32)[None, :, None], (side, side, 3))
+    assert np.abs(impute(ramp.copy(), disk) - ramp).max() < 2.0  # a linear image is its own linear fill
 
 
 def test_verdict_needs_a_clear_gain_over_the_blob_and_the_random_map() -> None:
