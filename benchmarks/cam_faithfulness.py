@@ -128,7 +128,8 @@ def choose_default(rows: list[dict]) -> str:
     eligible = [s for s in scored if s[4] and s[3] <= limit]
     if not eligible:
         return "no method qualifies"
-    road, method, layer, cost, _ = max(eligible)
+    # equal scores (HiResCAM and ShapleyCAM give Grad-CAM's maps at the last block): Grad-CAM, then the cheaper
+    road, method, layer, cost, _ = max(eligible, key=lambda s: (round(s[0], 3), s[1] == "gradcam", -s[3]))
     return f"default supported by the table: {method} at {layer} (mean fast ROAD {road:.3f}, {cost:.2f} s/image)"
 
 
@@ -146,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs of the set's model (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patch", action="store_true", help="also the planted patch (verify_finders set-up)")
-    parser.add_argument("--patch-data", type=Path, default=REPO_EXAMPLE)
+    parser.add_argument("--patch-data", type=Path, default=SHARED / "food101-pss", help="verify_finders.py's default")
     parser.add_argument("--patch-epochs", type=int, default=6)
     parser.add_argument("--patch-images", type=int, default=12)
     return parser
