@@ -300,8 +300,12 @@ def bench_patch(args: argparse.Namespace, runtime) -> None:
     others = [i for i in np.flatnonzero(splits == "test") if images.labels[i] != target]
     stamped = np.stack([np.asarray(with_patch(Image.fromarray(images.pixels[i]), 0.12)) for i in others])
     probs = run_model(model, spec, stamped, runtime, batch_size=runtime.eval_batch_size, progress=False).probs
-    flipped = stamped[probs.argmax(axis=1) == target][: args.patch_images]
-    print(f"\n== planted patch on '{class_name}' ({args.patch_data.name}): flips {len(flipped)} of {len(others)} ==")
+    flips = probs.argmax(axis=1) == target
+    flipped = stamped[flips][: args.patch_images]
+    print(
+        f"\n== planted patch on '{class_name}' ({args.patch_data.name}): flips {int(flips.sum())} of {len(others)} "
+        f"unpatched test images; the first {len(flipped)} scored =="
+    )
     if not len(flipped):
         return
     patch = (flipped[..., 0] > 200) & (flipped[..., 1] < 60) & (flipped[..., 2] > 200)  # the magenta square
