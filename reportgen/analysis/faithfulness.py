@@ -44,7 +44,7 @@ Z = 2.0  # standard errors a difference must exceed to count
 MIN_MARGIN = 0.01  # ... and at least this much ROAD (on a scale of -0.5 ... 0.5)
 SANITY_MAX = 0.5  # mean Spearman correlation of the maps before/after randomisation above this: fails
 SANITY_GRID = 28  # maps are pooled to this side before the rank correlation (the target layer is 7 x 7)
-IMPUTATION = "weighted mean of their neighbours (linear imputation)"
+IMPUTATION = "weighted mean of their neighbours, as the library's linear imputation fills them"
 # Agreement of the fast score with the library's full ROAD (benchmarks/cam_faithfulness.py, README): Spearman
 # correlation over (image, map) pairs of three photo sets, and per set over the images (12 each) of the maps'
 # lead over the blob, the difference the verdict rests on
