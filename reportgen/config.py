@@ -129,6 +129,13 @@ class TrainConfig:
     head_lr_factor: float = option(  # WeightLearnRateFactor 10
         10.0, help="The head's learning rate is this many times larger."
     )
+    layer_decay: float = option(  # e.g. 0.1: the stem learns at a tenth of the last block's rate
+        1.0,
+        low=0.0,
+        high=1.0,
+        help="Layer-wise learning-rate decay: the backbone's first layers learn at this fraction of its last's (1: "
+        "all alike).",
+    )
     momentum: float = option(0.9)
     weight_decay: float = option(1e-4)  # MATLAB's default L2Regularization
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -127,6 +127,18 @@ def test_head_learns_faster_than_body(tiny_model) -> None:
     assert {id(p) for p in head["params"]} == {id(model.fc.weight), id(model.fc.bias)}
 
 
+def test_layer_decay_lowers_the_first_layers_rate_down_to_the_fraction() -> None:
+    from reportgen.model.train import DEPTH_GROUPS, _depth_groups
+
+    body = [torch.nn.Parameter(torch.zeros(1)) for _ in range(20)]
+    groups = _depth_groups(body, 1e-3, 0.1)
+    assert len(groups) == DEPTH_GROUPS
+    rates = [g["lr"] for g in groups]
+    assert rates[0] == pytest.approx(1e-4) and rates[-1] == pytest.approx(1e-3) and rates == sorted(rates)
+    assert [id(p) for g in groups for p in g["params"]] == [id(p) for p in body]  # each once, in depth order
+    assert _depth_groups(body, 1e-3, 1.0) == [{"params": body, "lr": 1e-3}]
+
+
 def test_run_model_returns_probabilities_and_embeddings(tiny_model) -> None:
     model, spec = tiny_model
     pixels, _ = _colour_pixels(4)

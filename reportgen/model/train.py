@@ -22,6 +22,8 @@ from reportgen.model.runtime import Runtime, augment, augment_draws, autocast, n
 
 logger = logging.getLogger(__name__)
 
+DEPTH_GROUPS = 8  # layer-wise learning-rate decay: the backbone's parameters in this many groups by depth
+
 
 def train_model(
     model: nn.Module,
@@ -220,11 +222,24 @@ def _optimizer(model: nn.Module, spec: ModelSpec, config: TrainConfig) -> torch.
     head = head_parameters(model, spec)
     head_ids = {id(p) for p in head}
     body = [p for p in model.parameters() if id(p) not in head_ids]
-    groups = [
-        {"params": body, "lr": config.learning_rate},
-        {"params": head, "lr": config.learning_rate * config.head_lr_factor},
-    ]
+    groups = [*_depth_groups(body, config.learning_rate, config.layer_decay)]
+    groups.append({"params": head, "lr": config.learning_rate * config.head_lr_factor})
     return torch.optim.SGD(groups, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def _depth_groups(body: list[nn.Parameter], lr: float, decay: float) -> list[dict]:
+    """The backbone's parameters in :data:`DEPTH_GROUPS` groups by depth (their order in the model).
+
+    The deepest group learns at ``lr``, each shallower one lower, down to ``lr * decay`` for the first; one
+    group when ``decay`` is 1.
+    """
+    if decay == 1.0 or len(body) < DEPTH_GROUPS:
+        return [{"params": body, "lr": lr}]
+    bins = np.array_split(np.arange(len(body)), DEPTH_GROUPS)
+    return [
+        {"params": [body[i] for i in members], "lr": lr * decay ** (1 - k / (DEPTH_GROUPS - 1))}
+        for k, members in enumerate(bins)
+    ]
 
 
 def _scheduler(
