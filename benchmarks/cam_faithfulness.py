@@ -88,9 +88,9 @@ def verdict_agreement(rows: list[dict]) -> str:
     the random map, and the verdict each score gives (the run's method at the run's layer, the first row)."""
     from reportgen.analysis.faithfulness import judge
 
-    first = {row["method"]: row for row in reversed(rows) if row["layer"] == rows[0]["layer"]}
-    maps, random, blob = first[rows[0]["method"]], first.get("random"), first.get("blob")
-    k = min(len(maps["full"]), len(random["full"]) if random else 0, len(blob["full"]) if blob else 0)
+    at_layer = {row["method"]: row for row in rows if row["layer"] == rows[0]["layer"]}  # one row per method
+    maps, random, blob = at_layer[rows[0]["method"]], at_layer["random"], at_layer["blob"]
+    k = min(len(maps["full"]), len(random["full"]), len(blob["full"]))
     if k < 3:
         return "verdict agreement: fewer than 3 images with the full ROAD"
     lines = []

@@ -222,7 +222,7 @@ def _optimizer(model: nn.Module, spec: ModelSpec, config: TrainConfig) -> torch.
     head = head_parameters(model, spec)
     head_ids = {id(p) for p in head}
     body = [p for p in model.parameters() if id(p) not in head_ids]
-    groups = [*_depth_groups(body, config.learning_rate, config.layer_decay)]
+    groups = _depth_groups(body, config.learning_rate, config.layer_decay)
     groups.append({"params": head, "lr": config.learning_rate * config.head_lr_factor})
     return torch.optim.SGD(groups, momentum=config.momentum, weight_decay=config.weight_decay)
 
